@@ -1,0 +1,1 @@
+"""speechzoo: a model zoo for speech recognition, speech synthesis and music transcription."""
