@@ -1,0 +1,93 @@
+"""Audio in and out: load (soundfile), resample, mono-mix, save atomically.
+
+Features (spectrograms) live with the models that use them, so a checkpoint carries its own
+front end.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+from speechzoo.errors import AudioError
+
+SAMPLE_RATE = 16000  # what the ASR models listen at; other rates are resampled to it
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Read an audio file as mono float32.
+
+    Args:
+        path: any format libsndfile reads (WAV, FLAC, OGG, MP3, ...).
+        sample_rate: resample to this rate; ``None`` keeps the file's rate.
+
+    Returns:
+        ``(waveform, rate)``; waveform has shape (samples,) and values in [-1, 1].
+
+    Raises:
+        AudioError: the file is missing, cannot be decoded, or holds no samples.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"audio file {path} does not exist; check the path")
+    try:
+        data, rate = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        raise AudioError(f"could not decode {path} ({e}); convert it to WAV or FLAC, e.g. "
+                         f"`ffmpeg -i {path.name} out.wav`") from None
+    if data.shape[0] == 0:
+        raise AudioError(f"{path} holds no audio samples")
+    wav = data.mean(axis=1)
+    if sample_rate is not None and rate != sample_rate:
+        wav, rate = resample(wav, rate, sample_rate), sample_rate
+    return wav, rate
+
+
+def as_mono(waveform: np.ndarray | torch.Tensor) -> np.ndarray:
+    """A user's waveform, (samples,), (channels, samples) or (samples, channels), as mono float32.
+
+    The shorter axis of a 2-D array is taken to be the channels.
+    """
+    wav = waveform.detach().cpu().float().numpy() if torch.is_tensor(waveform) else np.asarray(
+        waveform, dtype=np.float32)
+    if wav.ndim == 2:
+        wav = wav.mean(axis=0 if wav.shape[0] <= wav.shape[1] else 1)
+    if wav.ndim != 1:
+        raise AudioError(f"expected a waveform of shape (samples,) or (channels, samples), got "
+                         f"{tuple(wav.shape)}")
+    if wav.size == 0:
+        raise AudioError("the waveform holds no samples")
+    if not np.isfinite(wav).all():
+        raise AudioError("the waveform holds NaN or infinite values")
+    return wav.astype(np.float32, copy=False)
+
+
+def resample(wav: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
+    """Band-limited resampling (torchaudio's windowed sinc)."""
+    if orig_rate <= 0:
+        raise AudioError(f"sample rate must be positive, got {orig_rate}")
+    if orig_rate == new_rate:
+        return wav
+    out = AF.resample(torch.from_numpy(np.ascontiguousarray(wav)), orig_rate, new_rate)
+    return out.numpy()
+
+
+def save_audio(path: str | os.PathLike, wav: np.ndarray, sample_rate: int) -> Path:
+    """Write a waveform atomically (format from the file's extension)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        sf.write(tmp, np.asarray(wav, dtype=np.float32), sample_rate)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,76 @@
+"""``speechzoo`` command line: train, validate, test, transcribe, prepare, export."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from speechzoo.errors import SpeechZooError
+
+_LIGHTNING = {"train": "fit", "validate": "validate", "test": "test"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="speechzoo", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, verb in (("train", "train a model"), ("validate", "validate a checkpoint"),
+                       ("test", "measure a checkpoint on the test split")):
+        s = sub.add_parser(name, help=f"{verb} from a recipe (LightningCLI)",
+                           description=f"{verb.capitalize()} from a YAML recipe. Any further "
+                           "arguments are LightningCLI overrides, e.g. --trainer.max_steps 100 "
+                           "--ckpt_path last.", add_help=False)
+        s.add_argument("recipe", help="a YAML recipe, e.g. recipes/ds2.yaml")
+    t = sub.add_parser("transcribe", help="speech to text, one line per file")
+    t.add_argument("files", nargs="+", help="audio files (any format soundfile reads)")
+    t.add_argument("--model", default="ds2-en", help="bundle name or checkpoint path")
+    t.add_argument("--batch-size", type=int, default=8)
+    r = sub.add_parser("prepare", help="generate an embedded corpus or prepare a local one")
+    r.add_argument("name", help="synth-en | librispeech")
+    r.add_argument("source", nargs="?", help="the local copy (librispeech)")
+    r.add_argument("--out", help="output folder (default: $SPEECHZOO_DATA/NAME or next to "
+                   "the source)")
+    e = sub.add_parser("export", help="a training checkpoint -> a small fp16 bundle folder")
+    e.add_argument("checkpoint")
+    e.add_argument("out", help="folder to write model.ckpt into")
+    e.add_argument("--recipe", help="recipe to copy in as config.yaml")
+    return p
+
+
+def _run(argv: list[str]) -> None:
+    args, rest = _parser().parse_known_args(argv)
+    if args.command in _LIGHTNING:
+        from speechzoo.tasks.recipes import make_cli
+
+        make_cli(args.recipe, rest, _LIGHTNING[args.command])
+        return
+    if rest:
+        _parser().error(f"unrecognised arguments: {' '.join(rest)}")
+    if args.command == "transcribe":
+        from speechzoo.pipelines import load
+
+        for line in load(args.model).transcribe(args.files, batch_size=args.batch_size):
+            print(line)
+    elif args.command == "prepare":
+        from speechzoo.data.corpora import prepare
+
+        print(prepare(args.name, args.source, args.out))
+    elif args.command == "export":
+        from speechzoo.pipelines import export
+
+        print(export(args.checkpoint, args.out, args.recipe))
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) >= 2 and argv[0] in _LIGHTNING and argv[1] in ("-h", "--help"):
+        print(_parser().format_help())  # LightningCLI's own help needs a recipe
+        return
+    try:
+        _run(argv)
+    except SpeechZooError as e:
+        print(f"speechzoo: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""The embedded English corpus, ``synth-en``: real English text spoken by eSpeak NG.
+
+Every utterance draws its own voice (accent x variant), speaking rate, pitch, pitch range,
+level, leading/trailing silence and light background noise from a generator seeded by
+(seed, index), so the corpus is the same on every machine. Dev and test sentences never occur
+in training, and the voice variants in ``HELD_OUT_VARIANTS`` speak only in dev and test (half
+of their utterances), to measure how far a model carries to a voice it has not heard.
+
+The manifest keeps eSpeak's phonemes and their start times (seconds) for the TTS models.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from tqdm.auto import tqdm
+
+from speechzoo.data.corpora import espeak
+from speechzoo.data.corpora.text_sources import markov_sentences, real_sentences
+from speechzoo.data.manifest import write_manifest
+
+ACCENTS = ("en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-us-nyc",
+           "en-gb-x-gbclan", "en-gb-x-gbcwmd")
+TRAIN_VARIANTS = ("", "m1", "m2", "m3", "m4", "m5", "m6", "f1", "f2", "f3", "f4",
+                  "klatt", "klatt2", "klatt3", "Andy", "Annie", "belinda", "david", "linda",
+                  "robert", "steph")
+HELD_OUT_VARIANTS = ("m7", "f5", "klatt4", "Alicia", "benjamin")
+SPLITS = ("train", "dev", "test")
+
+
+def _voice(rng: random.Random, split: str) -> str:
+    variants = TRAIN_VARIANTS
+    if split != "train" and rng.random() < 0.5:
+        variants = HELD_OUT_VARIANTS
+    variant = rng.choice(variants)
+    accent = rng.choice(ACCENTS)
+    return f"{accent}+{variant}" if variant else accent
+
+
+def render(index: int, split: str, text: str, seed: int, folder: Path) -> dict:
+    """Synthesise one utterance into ``folder`` and return its manifest entry."""
+    rng = random.Random(f"{seed}:{split}:{index}")
+    voice = _voice(rng, split)
+    syn = espeak.synthesize(text, voice, rate=rng.randint(130, 220), pitch=rng.randint(20, 80),
+                            pitch_range=rng.randint(20, 90))
+    sr = syn.sample_rate
+    lead, trail = (int(rng.uniform(0.0, 0.25) * sr) for _ in range(2))
+    wav = np.concatenate([np.zeros(lead, np.float32), syn.waveform, np.zeros(trail, np.float32)])
+    wav *= rng.uniform(0.3, 0.9) / max(float(np.abs(wav).max()), 1e-4)
+    noise = np.random.default_rng(rng.getrandbits(32)).standard_normal(len(wav))
+    if rng.random() < 0.5:  # brown-ish rumble rather than hiss, half of the time
+        noise = np.cumsum(noise)
+        noise -= np.convolve(noise, np.ones(64) / 64, mode="same")
+    snr_db = rng.uniform(20.0, 50.0)
+    speech_power = float(np.mean(wav[lead:lead + len(syn.waveform)] ** 2))
+    noise *= np.sqrt(speech_power / 10 ** (snr_db / 10) / max(float(np.mean(noise**2)), 1e-12))
+    wav = np.clip(wav + noise.astype(np.float32), -1.0, 1.0)
+    path = folder / split / f"{split}-{index:06d}.flac"
+    sf.write(path, wav, sr, subtype="PCM_16")
+    return {"audio_filepath": str(path), "duration": round(len(wav) / sr, 3), "text": text,
+            "speaker": voice, "phonemes": syn.phonemes,
+            "phoneme_starts": [round((s + lead) / sr, 4) for s in syn.starts]}
+
+
+def _render_job(job: tuple) -> dict:
+    return render(*job)
+
+
+def _split_sentences(sentences: list[str], seed: int, dev_size: int, test_size: int,
+                     train_size: int | None) -> dict[str, list[str]]:
+    sentences = sorted(set(sentences))
+    random.Random(seed).shuffle(sentences)
+    if len(sentences) < dev_size + test_size + 1:
+        raise ValueError(f"only {len(sentences)} sentences for dev {dev_size} + test {test_size}")
+    test, dev = sentences[:test_size], sentences[test_size:test_size + dev_size]
+    train = sentences[test_size + dev_size:]
+    if train_size is not None:  # cycle through the text again, spoken by other voices
+        train = [train[i % len(train)] for i in range(train_size)]
+    return {"train": train, "dev": dev, "test": test}
+
+
+def prepare_synth_en(out: str | os.PathLike, seed: int = 0, train_size: int | None = 12000,
+                     dev_size: int = 300, test_size: int = 300, markov: int = 6000,
+                     workers: int | None = None) -> Path:
+    """Generate the corpus into ``out`` (atomically: built beside it, then renamed).
+
+    Args:
+        out: the corpus folder; holds ``train|dev|test.jsonl`` and the FLAC files.
+        seed: everything (text split, voices, noise) follows from it.
+        train_size: training utterances (sentences recur, spoken by other voices); None: one
+            per training sentence.
+        dev_size, test_size: utterances (and distinct sentences) in dev and test.
+        markov: how many Wikipedia-Markov sentences join the real ones (0 for real only).
+        workers: processes that synthesise (default: all cores).
+
+    Returns:
+        ``out``.
+    """
+    out = Path(out)
+    if out.exists():
+        raise FileExistsError(f"{out} already exists; remove it to generate the corpus again")
+    sentences = real_sentences() + (markov_sentences(markov, seed) if markov else [])
+    splits = _split_sentences(sentences, seed, dev_size, test_size, train_size)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for split in SPLITS:
+            (tmp / split).mkdir()
+        jobs = [(i, split, text, seed, tmp) for split in SPLITS
+                for i, text in enumerate(splits[split])]
+        workers = workers or os.cpu_count() or 1
+        with ProcessPoolExecutor(workers) as pool:
+            entries = list(tqdm(pool.map(_render_job, jobs, chunksize=16), total=len(jobs),
+                                desc="synth-en", unit="utt"))
+        for split in SPLITS:
+            rows = [dict(e, audio_filepath=str(out / Path(e["audio_filepath"]).relative_to(tmp)))
+                    for e in entries if Path(e["audio_filepath"]).parent.name == split]
+            # Paths are written relative to the corpus folder, so it can be moved whole.
+            write_manifest(tmp / f"{split}.jsonl", rows, relative_to=out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,246 @@
+"""Deep Speech 2 (Amodei et al., arXiv 1512.02595).
+
+Spectrogram -> 2-D convolutions with clipped ReLU -> stacked recurrent layers with
+sequence-wise BatchNorm on the input-to-hidden product -> (unidirectional models) lookahead
+row convolution -> fully connected -> per-frame character log-probabilities for CTC.
+
+Every layer masks what lies beyond a sequence's length, so padding never changes an output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from speechzoo.layers.normalization import SequenceBatchNorm, length_mask
+from speechzoo.models import constructor_args
+
+CLIP = 20.0  # sigma(x) = min(max(x, 0), 20), section 3.1
+_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+def clipped_relu(x: torch.Tensor) -> torch.Tensor:
+    return x.clamp(0.0, CLIP)
+
+
+class _Spectrogram(nn.Module):
+    """Log power spectrogram, normalised per utterance and frequency (section 3 / 3.1).
+
+    Frames lie wholly inside the signal (no centring), so the frames of a padded sequence are
+    exactly those of the sequence alone.
+    """
+
+    def __init__(self, sample_rate: int, window_ms: float, hop_ms: float) -> None:
+        super().__init__()
+        self.win = int(round(sample_rate * window_ms / 1000))
+        self.hop = int(round(sample_rate * hop_ms / 1000))
+        self.register_buffer("window", torch.hann_window(self.win), persistent=False)
+
+    @property
+    def bins(self) -> int:
+        return self.win // 2 + 1
+
+    def frames(self, samples: torch.Tensor) -> torch.Tensor:
+        return torch.div(samples - self.win, self.hop, rounding_mode="floor").clamp_min(0) + 1
+
+    def forward(self, wav: torch.Tensor, lengths: torch.Tensor):
+        if wav.shape[-1] < self.win:
+            wav = F.pad(wav, (0, self.win - wav.shape[-1]))
+        spec = torch.stft(wav.float(), self.win, self.hop, window=self.window, center=False,
+                          return_complex=True).abs().pow(2)
+        x = torch.log(spec + 1e-10)  # (B, F, T)
+        n = self.frames(lengths)
+        m = length_mask(n, x.shape[-1]).unsqueeze(1).to(x.dtype)
+        count = n.view(-1, 1, 1).to(x.dtype)
+        mean = (x * m).sum(-1, keepdim=True) / count
+        std = ((((x - mean) * m) ** 2).sum(-1, keepdim=True) / count).sqrt()
+        return (x - mean) / (std + 1e-5) * m, n
+
+
+class _ConvBlock(nn.Module):
+    """Conv2d over (frequency, time) + sequence-wise BN + clipped ReLU."""
+
+    def __init__(self, cin: int, cout: int, kernel: Sequence[int], stride: Sequence[int]) -> None:
+        super().__init__()
+        self.kernel, self.stride = tuple(kernel), tuple(stride)
+        pad = (self.kernel[0] // 2, self.kernel[1] // 2)
+        self.conv = nn.Conv2d(cin, cout, self.kernel, self.stride, pad, bias=False)
+        self.norm = SequenceBatchNorm(cout)
+
+    def out_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        k, s, p = self.kernel[1], self.stride[1], self.kernel[1] // 2
+        return torch.div(lengths + 2 * p - k, s, rounding_mode="floor") + 1
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor):
+        lengths = self.out_lengths(lengths)
+        return clipped_relu(self.norm(self.conv(x), lengths)), lengths
+
+
+class _RecurrentLayer(nn.Module):
+    """h_t = f(B(W x_t) + U h_{t-1}) (eq. 4), for simple RNN, GRU or LSTM cells.
+
+    W x_t for all frames is one matrix product followed by sequence-wise BN; only the
+    recurrence U h_{t-1} runs frame by frame. Both directions of a bidirectional layer run in
+    the same loop; the backward one reads each sequence reversed within its own length.
+    Bidirectional outputs are summed (section 3.1).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, cell: str, bidirectional: bool) -> None:
+        super().__init__()
+        self.cell, self.hidden = cell, hidden_size
+        self.dirs = 2 if bidirectional else 1
+        gates = _GATES[cell] * hidden_size
+        self.input = nn.Linear(input_size, self.dirs * gates, bias=False)
+        self.norm = SequenceBatchNorm(self.dirs * gates)
+        self.recurrent = nn.Parameter(torch.empty(self.dirs, hidden_size, gates))
+        self.bias = nn.Parameter(torch.zeros(self.dirs, 1, gates))
+        nn.init.uniform_(self.recurrent, -hidden_size**-0.5, hidden_size**-0.5)
+
+    def _step(self, pre: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
+        rec = torch.baddbmm(self.bias, h, self.recurrent)  # (D, B, gates)
+        if self.cell == "rnn":
+            return clipped_relu(pre + rec), c
+        if self.cell == "gru":
+            xr, xz, xn = pre.chunk(3, -1)
+            hr, hz, hn = rec.chunk(3, -1)
+            r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+            n = torch.tanh(xn + r * hn)
+            return (1 - z) * n + z * h, c
+        i, f, g, o = (pre + rec).chunk(4, -1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """x: (B, T, input_size) -> (B, T, hidden_size)."""
+        b, t, _ = x.shape
+        pre = self.norm(self.input(x).transpose(1, 2), lengths).transpose(1, 2)
+        pre = pre.reshape(b, t, self.dirs, -1).permute(2, 1, 0, 3)  # (D, T, B, gates)
+        if self.dirs == 2:
+            rev = _reverse_index(lengths, t)  # (B, T)
+            backward = pre[1].gather(0, rev.t().unsqueeze(-1).expand(-1, -1, pre.shape[-1]))
+            pre = torch.stack([pre[0], backward])
+        h = x.new_zeros(self.dirs, b, self.hidden)
+        c = torch.zeros_like(h)
+        outs = []
+        for frame in pre.unbind(1):  # unbind, not indexing: its backward is one stack, not T
+            h, c = self._step(frame, h, c)
+            outs.append(h)
+        out = torch.stack(outs, 2)  # (D, B, T, H)
+        if self.dirs == 2:
+            idx = _reverse_index(lengths, t).unsqueeze(-1).expand(-1, -1, self.hidden)
+            out = out[0] + out[1].gather(1, idx)
+        else:
+            out = out[0]
+        return out * length_mask(lengths, t).unsqueeze(-1).to(out.dtype)
+
+
+def _reverse_index(lengths: torch.Tensor, t: int) -> torch.Tensor:
+    """(B, T) indices that reverse each sequence within its length (padding stays put)."""
+    steps = torch.arange(t, device=lengths.device)[None, :]
+    rev = lengths[:, None] - 1 - steps
+    return torch.where(rev >= 0, rev, steps)
+
+
+class _Lookahead(nn.Module):
+    """Row convolution (section 3.5): r_{t,i} = sum_{j=1}^{tau+1} W_{i,j} h_{t+j-1,i}."""
+
+    def __init__(self, channels: int, context: int) -> None:
+        super().__init__()
+        self.context = context
+        self.conv = nn.Conv1d(channels, channels, context + 1, groups=channels, bias=False)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """h: (B, T, C), zero beyond each length -> (B, T, C)."""
+        return self.conv(F.pad(h.transpose(1, 2), (0, self.context))).transpose(1, 2)
+
+
+class DeepSpeech2(nn.Module):
+    """Deep Speech 2 acoustic model.
+
+    Args:
+        num_classes: output classes, the CTC blank (id 0) included.
+        sample_rate: rate of the input waveforms.
+        window_ms, hop_ms: spectrogram window and stride (the paper: 20 and 10).
+        conv_channels: output channels of each 2-D convolution.
+        conv_kernels: (frequency, time) kernel of each convolution.
+        conv_strides: (frequency, time) stride of each convolution.
+        rnn_type: ``"rnn"`` (clipped-ReLU simple RNN), ``"gru"`` or ``"lstm"``.
+        rnn_hidden: hidden units per recurrent layer.
+        rnn_layers: number of recurrent layers.
+        bidirectional: bidirectional recurrences; otherwise a lookahead row convolution
+            follows the last one.
+        lookahead: future frames the row convolution sees (unidirectional models only).
+
+    Shape:
+        waveforms: (B, samples) at ``sample_rate``, lengths: (B,) samples.
+        Returns log-probabilities (B, T', num_classes) and frame lengths (B,).
+    """
+
+    def __init__(self, num_classes: int = 29, sample_rate: int = 16000, window_ms: float = 20.0,
+                 hop_ms: float = 10.0, conv_channels: Sequence[int] = (32, 32),
+                 conv_kernels: Sequence[Sequence[int]] = ((41, 11), (21, 11)),
+                 conv_strides: Sequence[Sequence[int]] = ((2, 2), (2, 1)),
+                 rnn_type: str = "gru", rnn_hidden: int = 256, rnn_layers: int = 3,
+                 bidirectional: bool = True, lookahead: int = 20) -> None:
+        self.config = constructor_args(locals())
+        super().__init__()
+        if rnn_type not in _GATES:
+            raise ValueError(f"rnn_type must be one of {sorted(_GATES)}, got {rnn_type!r}")
+        if not len(conv_channels) == len(conv_kernels) == len(conv_strides):
+            raise ValueError("conv_channels, conv_kernels and conv_strides need one entry per "
+                             "convolution")
+        self.num_classes, self.sample_rate = num_classes, sample_rate
+        self.features = _Spectrogram(sample_rate, window_ms, hop_ms)
+        freq, cin = self.features.bins, 1
+        self.convs = nn.ModuleList()
+        for cout, kernel, stride in zip(conv_channels, conv_kernels, conv_strides, strict=True):
+            self.convs.append(_ConvBlock(cin, cout, kernel, stride))
+            freq = (freq + 2 * (kernel[0] // 2) - kernel[0]) // stride[0] + 1
+            cin = cout
+        size = cin * freq
+        self.rnns = nn.ModuleList()
+        for _ in range(rnn_layers):
+            self.rnns.append(_RecurrentLayer(size, rnn_hidden, rnn_type, bidirectional))
+            size = rnn_hidden
+        self.lookahead = None if bidirectional or lookahead <= 0 else _Lookahead(size, lookahead)
+        self.norm = SequenceBatchNorm(size)
+        self.fc = nn.Linear(size, num_classes)
+
+    def output_lengths(self, samples: torch.Tensor) -> torch.Tensor:
+        """Frames out for waveforms of ``samples`` samples."""
+        n = self.features.frames(samples)
+        for conv in self.convs:
+            n = conv.out_lengths(n)
+        return n
+
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor):
+        x, n = self.features(waveforms, lengths)
+        x = x.unsqueeze(1)  # (B, 1, F, T)
+        for conv in self.convs:
+            x, n = conv(x, n)
+        x = x.flatten(1, 2).transpose(1, 2)  # (B, T, C*F)
+        for rnn in self.rnns:
+            x = rnn(x, n)
+        if self.lookahead is not None:
+            x = clipped_relu(self.lookahead(x))
+        x = self.norm(x.transpose(1, 2), n).transpose(1, 2)
+        return F.log_softmax(self.fc(x).float(), dim=-1), n
+
+
+def deepspeech2_small(num_classes: int = 29, **kwargs) -> DeepSpeech2:
+    """A CPU-sized model (about 3M parameters) that trains in minutes on the embedded corpus."""
+    args = dict(conv_channels=(16, 16), rnn_type="gru", rnn_hidden=256, rnn_layers=3,
+                bidirectional=True)
+    return DeepSpeech2(num_classes, **{**args, **kwargs})
+
+
+def deepspeech2_paper(num_classes: int = 29, **kwargs) -> DeepSpeech2:
+    """The paper's English configuration of Table 7 (about 70M parameters): 3 convolutions,
+    7 bidirectional GRU layers of 1280 units... scaled as in section 3 (sizes from Table 2)."""
+    args = dict(conv_channels=(32, 32, 96), conv_kernels=((41, 11), (21, 11), (21, 11)),
+                conv_strides=((2, 2), (2, 1), (2, 1)), rnn_type="gru", rnn_hidden=1280,
+                rnn_layers=7, bidirectional=True)
+    return DeepSpeech2(num_classes, **{**args, **kwargs})

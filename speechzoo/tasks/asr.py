@@ -1,0 +1,100 @@
+"""Speech recognition with CTC: any acoustic model mapping (waveforms, lengths) to
+(log-probabilities, frame lengths)."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics.text import CharErrorRate, WordErrorRate
+
+from speechzoo.decoding import greedy_transcripts
+from speechzoo.errors import ConfigError
+from speechzoo.losses import ctc_loss
+from speechzoo.models import class_path
+from speechzoo.text.english import CHARACTERS
+from speechzoo.text.tokenizer import CharTokenizer
+
+
+class ASRTask(L.LightningModule):
+    """CTC training of an injected acoustic model.
+
+    Args:
+        model: e.g. ``speechzoo.models.deepspeech2.DeepSpeech2``; must expose ``num_classes``,
+            ``sample_rate`` and ``config`` (its constructor arguments).
+        alphabet: output characters; the model has ``len(alphabet) + 1`` classes.
+        lr: peak learning rate of Adam.
+        weight_decay: decoupled weight decay (AdamW).
+        warmup_steps: linear warm-up from zero.
+        anneal: the learning rate is divided by this after every epoch (the paper anneals by
+            a constant factor of 1.2 per epoch, section 5).
+    """
+
+    def __init__(self, model: nn.Module, alphabet: str = CHARACTERS, lr: float = 1e-3,
+                 weight_decay: float = 1e-5, warmup_steps: int = 500, anneal: float = 1.2) -> None:
+        super().__init__()
+        self.tokenizer = CharTokenizer(alphabet)
+        if model.num_classes != len(self.tokenizer):
+            raise ConfigError(f"model.num_classes is {model.num_classes} but the alphabet "
+                              f"{alphabet!r} needs {len(self.tokenizer)} (one per character "
+                              "+ blank); set num_classes to match")
+        self.model = model
+        # The model is stored as (class path, constructor arguments), not as a pickled object,
+        # so checkpoints load with weights_only=True.
+        self.save_hyperparameters(ignore=["model"])
+        self.hparams["model_class"] = class_path(model)
+        self.hparams["model_args"] = dict(model.config)
+        self.val_wer, self.val_cer = WordErrorRate(), CharErrorRate()
+        self.test_wer, self.test_cer = WordErrorRate(), CharErrorRate()
+
+    def setup(self, stage: str) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        rate = getattr(dm, "sample_rate", self.model.sample_rate)
+        if rate != self.model.sample_rate:
+            raise ConfigError(f"data.sample_rate is {rate} but the model listens at "
+                              f"{self.model.sample_rate} Hz; make them equal in the recipe")
+
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor):
+        return self.model(waveforms, lengths)
+
+    def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        log_probs, frames = self.model(batch["waveforms"], batch["lengths"])
+        loss = ctc_loss(log_probs, frames, batch["labels"], batch["label_lengths"])
+        return loss, log_probs, frames
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss, _, _ = self._loss(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["lengths"]))
+        return loss
+
+    def _evaluate(self, batch: dict, batch_idx: int, prefix: str, wer, cer) -> None:
+        loss, log_probs, frames = self._loss(batch)
+        hyps = greedy_transcripts(log_probs, frames, self.tokenizer)
+        refs = [self.tokenizer.decode(t[:n].tolist())
+                for t, n in zip(batch["labels"], batch["label_lengths"].tolist(), strict=True)]
+        wer.update(hyps, refs)
+        cer.update(hyps, refs)
+        n = len(refs)
+        self.log(f"{prefix}/loss", loss, batch_size=n, sync_dist=True)
+        self.log(f"{prefix}/wer", wer, batch_size=n, prog_bar=True)
+        self.log(f"{prefix}/cer", cer, batch_size=n)
+        if prefix == "val" and batch_idx == 0 and not self.trainer.sanity_checking:
+            self.print(f"\n  ref: {refs[0]}\n  hyp: {hyps[0]}")
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, batch_idx, "val", self.val_wer, self.val_cer)
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, batch_idx, "test", self.test_wer, self.test_cer)
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr,
+                                weight_decay=self.hparams.weight_decay)
+        warmup, anneal = max(1, self.hparams.warmup_steps), self.hparams.anneal
+
+        def factor(step: int) -> float:
+            return min(1.0, (step + 1) / warmup) * anneal ** -self.current_epoch
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+

@@ -1,0 +1,56 @@
+"""Recipes: YAML files whose keys are constructor arguments, run through LightningCLI.
+
+A recipe has LightningCLI's sections: ``trainer``, ``model`` (the task, with the network
+injected as its ``model``), ``data`` and ``seed_everything``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+from jsonargparse import ArgumentError
+from lightning.pytorch.cli import LightningCLI
+
+from speechzoo.errors import ConfigError
+
+SUBCOMMANDS = ("fit", "validate", "test")
+
+
+class _CLI(LightningCLI):
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument("--recipe_name", default=None, help="informational: recipe name")
+
+
+def _check_file(recipe: str | Path) -> Path:
+    path = Path(recipe)
+    if not path.is_file():
+        raise ConfigError(f"recipe {path} does not exist; recipes live in the repository's "
+                          "recipes/ folder, e.g. recipes/ds2.yaml")
+    return path
+
+
+def make_cli(recipe: str | Path, overrides: list[str] | None = None,
+             subcommand: str | None = "fit") -> LightningCLI:
+    """Build (and, with a subcommand, run) the LightningCLI of a recipe.
+
+    Args:
+        recipe: the YAML file.
+        overrides: extra LightningCLI arguments, e.g. ``["--trainer.max_steps", "100"]``.
+        subcommand: ``fit``, ``validate``, ``test``; None only parses and instantiates.
+
+    Raises:
+        ConfigError: the recipe is missing, names an unknown key, or holds a bad value.
+    """
+    path = _check_file(recipe)
+    args = ([subcommand] if subcommand else []) + ["--config", str(path)] + list(overrides or [])
+    try:
+        return _CLI(L.LightningModule, L.LightningDataModule, subclass_mode_model=True,
+                    subclass_mode_data=True, args=args, run=subcommand is not None,
+                    parser_kwargs={"exit_on_error": False} if subcommand is None else
+                    {subcommand: {"exit_on_error": False}},
+                    save_config_kwargs={"overwrite": True})
+    except ArgumentError as e:
+        message = " ".join(str(e).split())
+        raise ConfigError(f"recipe {path}: {message}. Keys are constructor arguments of the "
+                          "classes the recipe names; `speechzoo train --help` lists them") from None
