@@ -39,11 +39,7 @@ class ASRTask(L.LightningModule):
                               f"{alphabet!r} needs {len(self.tokenizer)} (one per character "
                               "+ blank); set num_classes to match")
         self.model = model
-        # The model is stored as (class path, constructor arguments), not as a pickled object,
-        # so checkpoints load with weights_only=True.
         self.save_hyperparameters(ignore=["model"])
-        self.hparams["model_class"] = class_path(model)
-        self.hparams["model_args"] = dict(model.config)
         self.val_wer, self.val_cer = WordErrorRate(), CharErrorRate()
         self.test_wer, self.test_cer = WordErrorRate(), CharErrorRate()
 
@@ -53,6 +49,14 @@ class ASRTask(L.LightningModule):
         if rate != self.model.sample_rate:
             raise ConfigError(f"data.sample_rate is {rate} but the model listens at "
                               f"{self.model.sample_rate} Hz; make them equal in the recipe")
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # The model goes in as (class path, constructor arguments), not as a pickled object,
+        # so checkpoints load with weights_only=True; outside hyper_parameters, which
+        # LightningCLI feeds back to this constructor on resume.
+        checkpoint["speechzoo"] = {"task": "asr", "model_class": class_path(self.model),
+                                   "model_args": dict(self.model.config),
+                                   "alphabet": self.tokenizer.alphabet}
 
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor):
         return self.model(waveforms, lengths)

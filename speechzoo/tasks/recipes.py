@@ -12,14 +12,23 @@ import lightning as L
 from jsonargparse import ArgumentError
 from lightning.pytorch.cli import LightningCLI
 
-from speechzoo.errors import ConfigError
+from speechzoo.errors import ConfigError, SpeechZooError
 
 SUBCOMMANDS = ("fit", "validate", "test")
 
 
 class _CLI(LightningCLI):
-    def add_arguments_to_parser(self, parser) -> None:
-        parser.add_argument("--recipe_name", default=None, help="informational: recipe name")
+    def instantiate_classes(self) -> None:
+        # jsonargparse re-raises a constructor's error as a bare ValueError: recover ours.
+        try:
+            super().instantiate_classes()
+        except ValueError as e:
+            cause: BaseException | None = e
+            while cause is not None and not isinstance(cause, SpeechZooError):
+                cause = cause.__cause__ or cause.__context__
+            if cause is not None:
+                raise cause from None
+            raise ConfigError(" ".join(str(e).split())) from None
 
 
 def _check_file(recipe: str | Path) -> Path:

@@ -1,0 +1,280 @@
+"""ASR benchmark: recognition quality, training throughput and CPU inference speed.
+
+1. Quality: greedy WER/CER of a trained model on the synth-en test split, overall and split
+   into voices never heard in training (``HELD_OUT_VARIANTS``) vs seen voices.
+2. Training: utterances/s and audio-seconds/s of ``deepspeech2_small()`` (AdamW, CTC) on one
+   real batch of median-length training utterances.
+3. Inference: real-time factor (processing seconds / audio seconds, lower is faster) on ONE
+   thread, batch size 1, of DS2 small and paper-sized vs the peer ``torchaudio.models.DeepSpeech``
+   (DS1-style) sized to a similar parameter count and fed a 161-bin log spectrogram whose cost
+   is timed with it. Weights are untrained: speed does not depend on them.
+
+Writes ``benchmarks/results/asr.json`` and prints a table.
+  python benchmarks/asr.py            # full run
+  python benchmarks/asr.py --quick    # smoke test: a few utterances, 1 repeat
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.utils.rnn import pad_sequence
+from torchaudio.models import DeepSpeech
+
+import speechzoo
+from speechzoo.audio import load_audio
+from speechzoo.data.corpora import data_root
+from speechzoo.data.corpora.synth_en import HELD_OUT_VARIANTS
+from speechzoo.data.manifest import read_manifest
+from speechzoo.errors import SpeechZooError
+from speechzoo.losses import ctc_loss
+from speechzoo.metrics import cer, wer
+from speechzoo.models.deepspeech2 import deepspeech2_paper, deepspeech2_small
+from speechzoo.text.english import CHARACTERS
+from speechzoo.text.tokenizer import CharTokenizer
+
+RATE = 16000
+RESULTS = Path(__file__).resolve().parent / "results" / "asr.json"
+
+
+def parse_args() -> argparse.Namespace:
+    synth = data_root() / "synth-en"
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="ds2-en",
+                   help="model for the quality part: bundle name, folder or checkpoint")
+    p.add_argument("--manifest", type=Path, default=synth / "test.jsonl",
+                   help="test manifest (quality and inference utterances)")
+    p.add_argument("--train-manifest", type=Path, default=synth / "train.jsonl",
+                   help="training manifest (the training-throughput batch)")
+    p.add_argument("--threads", type=int, default=2,
+                   help="torch threads for quality and training (inference always uses 1)")
+    p.add_argument("--repeats", type=int, default=5, help="inference runs; the median is kept")
+    p.add_argument("--steps", type=int, default=10, help="timed training steps (after 1 warm-up)")
+    p.add_argument("--train-batch", type=int, default=32, help="utterances per training step")
+    p.add_argument("--utterances", type=int, default=10,
+                   help="test utterances (the first N of the manifest) timed for inference")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: 8 utterances for quality, 2 for inference (the paper-sized "
+                        "pair on the shortest one), 2 training steps, 1 repeat")
+    p.add_argument("--out", type=Path, default=RESULTS, help="JSON results file")
+    args = p.parse_args()
+    if args.quick:
+        args.repeats, args.steps, args.utterances = 1, 2, 2
+    return args
+
+
+def machine() -> dict:
+    info = Path("/proc/cpuinfo")
+    names = [s.split(":", 1)[1].strip() for s in info.read_text().splitlines()
+             if s.startswith("model name")] if info.is_file() else []
+    cpu = names[0] if names else platform.processor()
+    return {"platform": platform.platform(), "processor": cpu, "cpu_count": os.cpu_count()}
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def held_out(entry: dict) -> bool:
+    speaker = entry.get("speaker", "")
+    return "+" in speaker and speaker.split("+", 1)[1] in HELD_OUT_VARIANTS
+
+
+def quality(args: argparse.Namespace) -> dict | None:
+    try:
+        recognizer = speechzoo.load(args.model)
+    except SpeechZooError as e:
+        print(f"note: quality skipped, cannot load {args.model!r}: {e}")
+        return None
+    entries = read_manifest(args.manifest)[: 8 if args.quick else None]
+    hyps = recognizer.transcribe([e["audio_filepath"] for e in entries], batch_size=16)
+    refs = [e["text"] for e in entries]
+    result = {"model": str(args.model), "manifest": str(args.manifest)}
+    groups = {"all": [True] * len(entries), "held_out_voices": [held_out(e) for e in entries]}
+    groups["seen_voices"] = [not h for h in groups["held_out_voices"]]
+    for name, keep in groups.items():
+        r = [x for x, k in zip(refs, keep, strict=True) if k]
+        h = [x for x, k in zip(hyps, keep, strict=True) if k]
+        result[name] = {"utterances": len(r), "wer": wer(r, h) if r else None,
+                        "cer": cer(r, h) if r else None}
+    return result
+
+
+def median_batch(entries: list[dict], size: int) -> list[dict]:
+    """``size`` utterances of similar duration around the median."""
+    ordered = sorted(entries, key=lambda e: e["duration"])
+    start = max(0, len(ordered) // 2 - size // 2)
+    return ordered[start:start + size]
+
+
+def training(args: argparse.Namespace) -> dict:
+    torch.manual_seed(0)
+    entries = median_batch(read_manifest(args.train_manifest), args.train_batch)
+    wavs = [torch.from_numpy(load_audio(e["audio_filepath"], RATE)[0]) for e in entries]
+    lengths = torch.tensor([len(w) for w in wavs])
+    waves = pad_sequence(wavs, batch_first=True)
+    tok = CharTokenizer(CHARACTERS)
+    labels = [torch.tensor(tok.encode(e["text"])) for e in entries]
+    label_lengths = torch.tensor([len(x) for x in labels])
+    labels = pad_sequence(labels, batch_first=True)
+    model = deepspeech2_small(len(tok)).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+    def step() -> float:
+        start = time.perf_counter()
+        log_probs, frames = model(waves, lengths)
+        loss = ctc_loss(log_probs, frames, labels, label_lengths)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return time.perf_counter() - start
+
+    step()  # warm-up
+    times = [step() for _ in range(args.steps)]
+    audio = float(lengths.sum()) / RATE
+    total = sum(times)
+    return {"model": "deepspeech2_small", "params": n_params(model), "optimizer": "AdamW",
+            "threads": torch.get_num_threads(), "batch": len(entries),
+            "batch_audio_s": audio, "steps": args.steps, "median_step_s": statistics.median(times),
+            "utterances_per_s": len(entries) * args.steps / total,
+            "audio_s_per_s": audio * args.steps / total}
+
+
+class SpectrogramDeepSpeech(torch.nn.Module):
+    """torchaudio's DeepSpeech on a normalised 161-bin log spectrogram (20 ms / 10 ms)."""
+
+    def __init__(self, n_hidden: int, n_class: int = 29) -> None:
+        super().__init__()
+        self.win, self.hop = RATE // 50, RATE // 100
+        self.register_buffer("window", torch.hann_window(self.win), persistent=False)
+        self.net = DeepSpeech(self.win // 2 + 1, n_hidden, n_class)
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        spec = torch.stft(wav, self.win, self.hop, window=self.window, center=False,
+                          return_complex=True).abs().pow(2)
+        x = torch.log(spec + 1e-10)  # (B, F, T)
+        x = (x - x.mean(-1, keepdim=True)) / (x.std(-1, keepdim=True) + 1e-5)
+        return self.net(x.transpose(1, 2).unsqueeze(1))
+
+
+def peer_hidden(target: int) -> int:
+    """The peer's ``n_hidden`` whose parameter count is closest to ``target``."""
+    def count(h: int) -> int:
+        with torch.device("meta"):
+            return n_params(SpectrogramDeepSpeech(h))
+    lo, hi = 1, 16384
+    while lo < hi:  # smallest h with count(h) >= target
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if count(mid) < target else (lo, mid)
+    return min((lo - 1, lo), key=lambda h: abs(count(h) - target))
+
+
+def median_rtf(run, wavs: list[np.ndarray], repeats: int) -> float:
+    """Median over repeats of (seconds to process all wavs one at a time) / (audio seconds)."""
+    tensors = [torch.from_numpy(w)[None] for w in wavs]
+    audio = sum(len(w) for w in wavs) / RATE
+    with torch.inference_mode():
+        run(min(tensors, key=lambda t: t.shape[-1]))  # warm-up
+        rtfs = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for t in tensors:
+                run(t)
+            rtfs.append((time.perf_counter() - start) / audio)
+    return statistics.median(rtfs)
+
+
+def time_model(name: str, model: torch.nn.Module, wavs: list[np.ndarray], repeats: int,
+               **extra) -> dict:
+    model.eval()
+    peer = isinstance(model, SpectrogramDeepSpeech)
+    rtf = median_rtf(lambda t: model(t) if peer else model(t, torch.tensor([t.shape[-1]])),
+                     wavs, repeats)
+    print(f"  timed {name}: RTF {rtf:.3f}", flush=True)
+    return {"model": name, "params": n_params(model), **extra, "rtf": rtf}
+
+
+def inference(args: argparse.Namespace) -> list[dict]:
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    entries = read_manifest(args.manifest)
+    shortest = min(entries, key=lambda e: e["duration"])
+    sets = {"small": entries[: args.utterances],  # quick: paper-sized pair on 1 short utterance
+            "paper": [shortest] if args.quick else entries[: args.utterances]}
+    rows = []
+    for size, factory in (("small", deepspeech2_small), ("paper", deepspeech2_paper)):
+        pair_wavs = [load_audio(e["audio_filepath"], RATE)[0] for e in sets[size]]
+        ds2 = factory()
+        hidden = peer_hidden(n_params(ds2))
+        ours = time_model(f"DS2 {size}", ds2, pair_wavs, args.repeats)
+        del ds2
+        peer = time_model("torchaudio DeepSpeech", SpectrogramDeepSpeech(hidden), pair_wavs,
+                          args.repeats, n_hidden=hidden)
+        rows.append({"size": size, "files": [Path(e["audio_filepath"]).name for e in sets[size]],
+                     "audio_s": sum(len(w) for w in pair_wavs) / RATE, "ds2": ours,
+                     "peer": peer, "ratio_ds2_over_peer": ours["rtf"] / peer["rtf"]})
+    return rows
+
+
+def fmt(x: float | None, spec: str = ".3f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def print_table(res: dict) -> None:
+    q = res["quality"]
+    print(f"\nASR benchmark  torch {res['torch']}  {res['machine']['processor']}")
+    if q is None:
+        print("\nQuality: skipped (model not available)")
+    else:
+        print(f"\nQuality of {q['model']} (greedy)")
+        print(f"  {'subset':<16}{'utts':>6}{'WER':>8}{'CER':>8}")
+        for name in ("all", "seen_voices", "held_out_voices"):
+            g = q[name]
+            print(f"  {name:<16}{g['utterances']:>6}{fmt(g['wer']):>8}{fmt(g['cer']):>8}")
+    t = res["training"]
+    print(f"\nTraining {t['model']} ({t['params'] / 1e6:.1f}M params, batch {t['batch']}, "
+          f"{res['threads']['training']} threads): {t['utterances_per_s']:.2f} utt/s, "
+          f"{t['audio_s_per_s']:.2f} audio-s/s, median step {t['median_step_s']:.2f} s")
+    print(f"\nInference, 1 thread, batch 1 (RTF = processing s / audio s, "
+          f"median of {res['repeats']})")
+    print(f"  {'size':<7}{'utts':>5}{'DS2 params':>12}{'DS2 RTF':>9}"
+          f"{'peer params':>13}{'peer RTF':>10}{'DS2/peer':>10}")
+    for r in res["inference"]:
+        d, p = r["ds2"], r["peer"]
+        print(f"  {r['size']:<7}{len(r['files']):>5}{d['params'] / 1e6:>11.1f}M{d['rtf']:>9.3f}"
+              f"{p['params'] / 1e6:>12.1f}M{p['rtf']:>10.3f}{r['ratio_ds2_over_peer']:>10.2f}")
+    print("  peer: torchaudio.models.DeepSpeech (DS1) on a 161-bin log spectrogram; "
+          "DS2/peer < 1: DS2 faster")
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    res = {"machine": machine(), "torch": torch.__version__,
+           "threads": {"quality": args.threads, "training": args.threads, "inference": 1},
+           "quick": args.quick, "repeats": args.repeats,
+           "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+    print("quality ...", flush=True)
+    res["quality"] = quality(args)
+    print("training ...", flush=True)
+    res["training"] = training(args)
+    print("inference ...", flush=True)
+    res["inference"] = inference(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=2) + "\n")
+    print_table(res)
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

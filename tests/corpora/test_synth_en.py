@@ -1,0 +1,55 @@
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from speechzoo.data.corpora import espeak
+from speechzoo.data.corpora.synth_en import HELD_OUT_VARIANTS, prepare_synth_en
+from speechzoo.data.manifest import read_manifest
+from speechzoo.errors import DataError
+from speechzoo.text.english import CHARACTERS
+
+
+def test_espeak_phoneme_events_cover_the_utterance():
+    syn = espeak.synthesize("The quick brown fox.", "en-us+f3", rate=170)
+    assert syn.sample_rate == espeak.SAMPLE_RATE and syn.waveform.dtype == np.float32
+    assert 1.0 < len(syn.waveform) / syn.sample_rate < 3.0
+    assert len(syn.phonemes) == len(syn.starts) > 10
+    assert syn.starts == sorted(syn.starts) and syn.starts[-1] <= len(syn.waveform)
+    with pytest.raises(DataError, match="no voice"):
+        espeak.synthesize("hello", "xx-nowhere")
+
+
+def test_splits_manifests_and_audio(tiny_corpus):
+    splits = {s: read_manifest(tiny_corpus / f"{s}.jsonl") for s in ("train", "dev", "test")}
+    assert [len(splits[s]) for s in ("train", "dev", "test")] == [8, 2, 2]
+    train_text = {e["text"] for e in splits["train"]}
+    held_out = {e["text"] for s in ("dev", "test") for e in splits[s]}
+    assert not train_text & held_out  # dev/test sentences never occur in training
+    assert not {e["speaker"].partition("+")[2] for e in splits["train"]} & set(HELD_OUT_VARIANTS)
+    for entry in splits["train"] + splits["dev"]:
+        info = sf.info(entry["audio_filepath"])
+        assert info.samplerate == 22050
+        assert abs(info.frames / info.samplerate - entry["duration"]) < 1e-2
+        assert set(entry["text"]) <= set(CHARACTERS) and entry["text"].strip()
+        starts = entry["phoneme_starts"]
+        assert len(starts) == len(entry["phonemes"]) and starts == sorted(starts)
+        assert 0 <= starts[0] and starts[-1] <= entry["duration"]
+    # relative paths: the corpus folder can move
+    first = json.loads((tiny_corpus / "train.jsonl").read_text().splitlines()[0])
+    assert not first["audio_filepath"].startswith("/")
+
+
+def test_deterministic_and_refuses_to_overwrite(tiny_corpus, tmp_path):
+    again = prepare_synth_en(tmp_path / "again", seed=3, train_size=8, dev_size=2, test_size=2,
+                             markov=0, workers=1)
+    for split in ("train", "test"):
+        a, b = read_manifest(tiny_corpus / f"{split}.jsonl"), read_manifest(again / f"{split}.jsonl")
+        assert [e["text"] for e in a] == [e["text"] for e in b]
+        wa, _ = sf.read(a[0]["audio_filepath"])
+        wb, _ = sf.read(b[0]["audio_filepath"])
+        np.testing.assert_array_equal(wa, wb)
+    with pytest.raises(FileExistsError):
+        prepare_synth_en(again, train_size=2, dev_size=1, test_size=1, markov=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again"]  # nothing half-written

@@ -1,0 +1,73 @@
+import pytest
+import torch
+
+from speechzoo.models.deepspeech2 import DeepSpeech2, deepspeech2_paper, deepspeech2_small
+
+
+def tiny(**kw) -> DeepSpeech2:
+    args = dict(conv_channels=(4, 4), rnn_hidden=24, rnn_layers=2)
+    return DeepSpeech2(**{**args, **kw})
+
+
+@pytest.mark.parametrize("rnn_type", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_shapes_and_backward(rnn_type, bidirectional):
+    torch.manual_seed(0)
+    model = tiny(rnn_type=rnn_type, bidirectional=bidirectional, lookahead=3)
+    wav, lengths = torch.randn(3, 8000), torch.tensor([8000, 6000, 4000])
+    log_probs, frames = model(wav, lengths)
+    assert log_probs.shape == (3, int(frames.max()), 29)
+    assert frames.tolist() == model.output_lengths(lengths).tolist()
+    assert torch.allclose(log_probs.exp().sum(-1), torch.ones(3, log_probs.shape[1]), atol=1e-4)
+    log_probs[0, : frames[0]].sum().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+    assert (model.lookahead is None) == bidirectional
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+@pytest.mark.parametrize("training", [True, False])
+def test_padding_does_not_change_outputs(bidirectional, training):
+    torch.manual_seed(0)
+    model = tiny(bidirectional=bidirectional, lookahead=4).train(training)
+    a, b = torch.randn(6400), torch.randn(4000)
+    batch = torch.stack([a, torch.nn.functional.pad(b, (0, 2400))])
+    lengths = torch.tensor([6400, 4000])
+    out, frames = model(batch, lengths)
+    # The same batch with 1 s more padding: every valid frame must be unchanged.
+    more, _ = model(torch.nn.functional.pad(batch, (0, 16000)), lengths)
+    torch.testing.assert_close(more[:, : out.shape[1]], out, atol=1e-5, rtol=1e-5)
+    if not training:  # alone, b sees no batch-mates (training-mode BN pools the batch)
+        alone, n = model(b[None], lengths[1:])
+        torch.testing.assert_close(alone[0, : n[0]], out[1, : frames[1]], atol=1e-5, rtol=1e-5)
+
+
+def test_lookahead_sees_exactly_tau_future_frames():
+    torch.manual_seed(0)
+    model = tiny(bidirectional=False, lookahead=2).eval()
+    h = torch.zeros(1, 10, 24)
+    h[0, 6] = 1.0
+    out = model.lookahead(h)
+    changed = out[0].abs().sum(-1).nonzero().flatten().tolist()
+    assert changed == [4, 5, 6]  # frames t with t <= 6 <= t + tau
+
+
+def test_named_sizes():
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert 2e6 < count(deepspeech2_small()) < 5e6
+    assert count(deepspeech2_paper()) > 50e6
+
+
+def test_bad_rnn_type():
+    with pytest.raises(ValueError, match="rnn_type"):
+        tiny(rnn_type="transformer")
+
+
+def test_config_rebuilds_model():
+    from speechzoo.models import build_model, class_path
+
+    model = tiny(rnn_type="lstm")
+    again = build_model(class_path(model), model.config)
+    again.load_state_dict(model.state_dict())
+    assert again.config == model.config

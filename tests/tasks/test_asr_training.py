@@ -1,0 +1,61 @@
+"""Train the debug recipe a few steps -> the loss falls -> the checkpoint loads and
+transcribes -> training resumes from it."""
+
+import csv
+from pathlib import Path
+
+import pytest
+
+import speechzoo
+from speechzoo.data.manifest import read_manifest
+from speechzoo.pipelines import export
+from speechzoo.tasks.recipes import make_cli
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+
+
+
+def _overrides(corpus, run_dir, steps):
+    return ["--data.init_args.root", str(corpus), "--trainer.max_steps", str(steps),
+            "--trainer.logger.init_args.save_dir", str(run_dir),
+            "--trainer.callbacks", "lightning.pytorch.callbacks.ModelCheckpoint",
+            "--trainer.callbacks.dirpath", str(run_dir / "ckpt"),
+            "--trainer.callbacks.save_last", "true", "--trainer.enable_progress_bar", "false"]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_corpus, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    cli = make_cli(RECIPES / "ds2_debug.yaml", _overrides(tiny_corpus, run_dir, 40))
+    return cli, run_dir
+
+
+def test_loss_goes_down(trained):
+    _, run_dir = trained
+    (metrics,) = run_dir.glob("logs/version_*/metrics.csv")
+    losses = [float(r["train/loss"]) for r in csv.DictReader(metrics.open()) if r.get("train/loss")]
+    assert len(losses) >= 30
+    assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5
+
+
+def test_checkpoint_loads_and_transcribes(trained, tiny_corpus, tmp_path):
+    _, run_dir = trained
+    last = run_dir / "ckpt" / "last.ckpt"
+    bundle = export(last, tmp_path / "bundle", RECIPES / "ds2_debug.yaml")
+    assert bundle.stat().st_size < last.stat().st_size  # fp16, no optimiser state
+    entry = read_manifest(tiny_corpus / "test.jsonl")[0]
+    texts = []
+    for source in (last, tmp_path / "bundle"):
+        asr = speechzoo.load(source)
+        text = asr.transcribe(entry["audio_filepath"])
+        assert isinstance(text, str) and set(text) <= set(asr.tokenizer.alphabet)
+        texts.append(text)
+    assert texts[0] == texts[1]  # fp16 export decodes the same
+    assert asr.transcribe([entry["audio_filepath"]] * 2) == [texts[0]] * 2
+
+
+def test_resume_continues_from_the_checkpoint(trained, tiny_corpus, tmp_path):
+    _, run_dir = trained
+    cli = make_cli(RECIPES / "ds2_debug.yaml", _overrides(tiny_corpus, tmp_path, 44)
+                   + ["--ckpt_path", str(run_dir / "ckpt" / "last.ckpt")])
+    assert cli.trainer.global_step == 44

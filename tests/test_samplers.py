@@ -1,0 +1,36 @@
+from unittest import mock
+
+from speechzoo.data.samplers import SortaGradBatchSampler
+
+DURATIONS = [5.0, 1.0, 3.0, 2.0, 8.0, 4.0, 7.0, 6.0, 0.5, 9.0]
+
+
+def test_first_epoch_is_sorted_by_duration():
+    sampler = SortaGradBatchSampler(DURATIONS, batch_size=3)
+    flat = [i for batch in sampler for i in batch]
+    assert [DURATIONS[i] for i in flat] == sorted(DURATIONS)
+    assert len(list(sampler)) == len(sampler) == 4
+
+
+def test_later_epochs_shuffle_buckets_of_similar_length():
+    sampler = SortaGradBatchSampler(list(range(100)), batch_size=10, seed=1)
+    sampler.set_epoch(1)
+    first = list(sampler)
+    sampler.set_epoch(2)
+    second = list(sampler)
+    assert first != second
+    for batches in (first, second):
+        assert sorted(i for b in batches for i in b) == list(range(100))
+        assert [b[0] for b in batches] != sorted(b[0] for b in batches)  # not in length order
+        assert all(max(b) - min(b) < 25 for b in batches)  # similar lengths within a batch
+
+
+def test_shards_across_ranks():
+    sampler = SortaGradBatchSampler(list(range(50)), batch_size=4)
+    shards = []
+    for rank in range(2):
+        with mock.patch.object(SortaGradBatchSampler, "_rank_world", return_value=(rank, 2)):
+            shards.append(list(sampler))
+            assert len(sampler) == 6
+    assert len(shards[0]) == len(shards[1]) == 6
+    assert not {i for b in shards[0] for i in b} & {i for b in shards[1] for i in b}
