@@ -6,6 +6,7 @@ front end.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio.functional as AF
+import torchaudio.transforms as T
 
 from speechzoo.errors import AudioError
 
@@ -74,8 +75,14 @@ def resample(wav: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
         raise AudioError(f"sample rate must be positive, got {orig_rate}")
     if orig_rate == new_rate:
         return wav
-    out = AF.resample(torch.from_numpy(np.ascontiguousarray(wav)), orig_rate, new_rate)
-    return out.numpy()
+    with torch.inference_mode():
+        return _resampler(orig_rate, new_rate)(torch.from_numpy(np.ascontiguousarray(wav))).numpy()
+
+
+@functools.lru_cache(maxsize=16)
+def _resampler(orig_rate: int, new_rate: int) -> T.Resample:
+    # Building the sinc kernel costs more than applying it: build it once per rate pair.
+    return T.Resample(orig_rate, new_rate)
 
 
 def save_audio(path: str | os.PathLike, wav: np.ndarray, sample_rate: int) -> Path:

@@ -238,8 +238,9 @@ def deepspeech2_small(num_classes: int = 29, **kwargs) -> DeepSpeech2:
 
 
 def deepspeech2_paper(num_classes: int = 29, **kwargs) -> DeepSpeech2:
-    """The paper's English configuration of Table 7 (about 70M parameters): 3 convolutions,
-    7 bidirectional GRU layers of 1280 units... scaled as in section 3 (sizes from Table 2)."""
+    """The paper's largest English configuration (sections 3.1-3.3, Tables 1-2): 3
+    convolutions, 7 bidirectional GRU layers of 1280 units (about 144M parameters here, as
+    each direction has its own input-to-hidden matrix)."""
     args = dict(conv_channels=(32, 32, 96), conv_kernels=((41, 11), (21, 11), (21, 11)),
                 conv_strides=((2, 2), (2, 1), (2, 1)), rnn_type="gru", rnn_hidden=1280,
                 rnn_layers=7, bidirectional=True)
