@@ -36,7 +36,9 @@ def pretrained_dir() -> Path:
 def available_models() -> list[str]:
     """Names of the bundles in ``pretrained/``."""
     root = pretrained_dir()
-    return sorted(p.name for p in root.iterdir() if (p / CHECKPOINT).is_file()) if root.is_dir() else []
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / CHECKPOINT).is_file())
 
 
 def _resolve(name_or_path: str | os.PathLike) -> Path:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+
 @pytest.fixture(scope="session", autouse=True)
 def _threads():
     torch.set_num_threads(2)

@@ -39,7 +39,8 @@ class SpeechDataset(Dataset):
                 self.labels.append(torch.tensor(tokenizer.encode(entry.get("text", "")),
                                                 dtype=torch.long))
             except DataError as e:
-                raise DataError(f"{source}, entry {i + 1} ({entry['audio_filepath']}): {e}") from None
+                where = f"{source}, entry {i + 1} ({entry['audio_filepath']})"
+                raise DataError(f"{where}: {e}") from None
 
     @property
     def durations(self) -> list[float]:

@@ -57,8 +57,8 @@ class SpeechDataModule(L.LightningDataModule):
         if self.manifests[split] is not None:
             return Path(self.manifests[split])
         if self.corpus is None:
-            raise ConfigError(f"data: no manifest for the {split} split; set "
-                              f"`{ {'dev': 'val', 'train': 'train', 'test': 'test'}[split]}_manifest`")
+            key = {"dev": "val", "train": "train", "test": "test"}[split]
+            raise ConfigError(f"data: no manifest for the {split} split; set `{key}_manifest`")
         return ensure_corpus(self.corpus, self.root) / f"{split}.jsonl"
 
     def _dataset(self, split: str) -> SpeechDataset:

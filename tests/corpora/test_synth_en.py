@@ -45,7 +45,8 @@ def test_deterministic_and_refuses_to_overwrite(tiny_corpus, tmp_path):
     again = prepare_synth_en(tmp_path / "again", seed=3, train_size=8, dev_size=2, test_size=2,
                              markov=0, workers=1)
     for split in ("train", "test"):
-        a, b = read_manifest(tiny_corpus / f"{split}.jsonl"), read_manifest(again / f"{split}.jsonl")
+        a = read_manifest(tiny_corpus / f"{split}.jsonl")
+        b = read_manifest(again / f"{split}.jsonl")
         assert [e["text"] for e in a] == [e["text"] for e in b]
         wa, _ = sf.read(a[0]["audio_filepath"])
         wb, _ = sf.read(b[0]["audio_filepath"])

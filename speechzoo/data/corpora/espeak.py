@@ -62,7 +62,8 @@ class _Engine:
         try:
             import espeakng_loader
         except ImportError as e:  # pragma: no cover - a dependency of the package
-            raise DataError("espeakng-loader is not installed: `pip install espeakng-loader`") from e
+            raise DataError("espeakng-loader is not installed: "
+                            "`pip install espeakng-loader`") from e
         self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
         data = espeakng_loader.get_data_path().encode()
         rate = self.lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data,
