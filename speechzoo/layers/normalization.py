@@ -23,6 +23,8 @@ class SequenceBatchNorm(nn.BatchNorm1d):
     """
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        dtype = x.dtype
+        x = x.float()  # sums over every frame of a batch overflow float16
         mask = length_mask(lengths, x.shape[-1])  # (B, T)
         shape = (x.shape[0],) + (1,) * (x.dim() - 2) + (x.shape[-1],)
         m = mask.view(shape).to(x.dtype)  # (B, 1, ..., T)
@@ -42,4 +44,4 @@ class SequenceBatchNorm(nn.BatchNorm1d):
         y = (x - mean.view(view)) * torch.rsqrt(var.view(view) + self.eps)
         if self.affine:
             y = y * self.weight.view(view) + self.bias.view(view)
-        return y * m
+        return (y * m).to(dtype)

@@ -71,3 +71,29 @@ def test_config_rebuilds_model():
     again = build_model(class_path(model), model.config)
     again.load_state_dict(model.state_dict())
     assert again.config == model.config
+
+
+def test_fp16_training_with_loss_scaling():
+    """Mixed precision as on a GPU (arXiv 1710.03740): fp16 autocast + dynamic loss scaling."""
+    from speechzoo.losses import ctc_loss
+
+    torch.manual_seed(0)
+    model = tiny()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**12)
+    wav, lengths = torch.randn(2, 8000) * 0.1, torch.tensor([8000, 7000])
+    labels, label_lengths = torch.tensor([[8, 9, 1, 3], [2, 3, 0, 0]]), torch.tensor([4, 2])
+    losses = []
+    for _ in range(15):
+        with torch.autocast("cpu", dtype=torch.float16):
+            log_probs, frames = model(wav, lengths)
+            assert model.fc(torch.zeros(1, 24)).dtype == torch.float16  # really fp16 inside
+        loss = ctc_loss(log_probs, frames, labels, label_lengths)
+        opt.zero_grad()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        losses.append(loss.item())
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert losses[-1] < losses[0]
+    assert all(torch.isfinite(p).all() for p in model.parameters())
