@@ -1,4 +1,4 @@
-"""``speechzoo`` command line: train, validate, test, transcribe, prepare, export."""
+"""The ``speechzoo`` command: train, validate, test, transcribe, prepare, export."""
 
 from __future__ import annotations
 
@@ -10,8 +10,24 @@ from speechzoo.errors import SpeechZooError
 _LIGHTNING = {"train": "fit", "validate": "validate", "test": "test"}
 
 
+_EXAMPLES = """examples:
+  speechzoo train recipes/ds2.yaml                        train DS2 on the embedded corpus
+  speechzoo train recipes/ds2.yaml --trainer.max_steps 100  any LightningCLI override
+  speechzoo train recipes/ds2.yaml --ckpt_path last       resume
+  speechzoo train recipes/ds2.yaml --help                 every key of that recipe
+  speechzoo test recipes/ds2.yaml --ckpt_path runs/ds2/checkpoints/last.ckpt
+  speechzoo transcribe --model ds2-en a.wav b.flac
+  speechzoo prepare synth-en
+  speechzoo prepare librispeech /data/LibriSpeech
+  speechzoo export runs/ds2/checkpoints/last.ckpt my-model --recipe recipes/ds2.yaml
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="speechzoo", description=__doc__)
+    p = argparse.ArgumentParser(prog="speechzoo", epilog=_EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                description="Speech recognition, synthesis and music "
+                                "transcription models: train from recipes, run pretrained ones.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, verb in (("train", "train a model"), ("validate", "validate a checkpoint"),
                        ("test", "measure a checkpoint on the test split")):
@@ -63,7 +79,8 @@ def _run(argv: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) >= 2 and argv[0] in _LIGHTNING and argv[1] in ("-h", "--help"):
-        print(_parser().format_help())  # LightningCLI's own help needs a recipe
+        # LightningCLI's own help needs a recipe: `speechzoo train RECIPE --help`
+        print(f"usage: speechzoo {argv[0]} RECIPE [LightningCLI overrides ...]\n\n{_EXAMPLES}")
         return
     try:
         _run(argv)

@@ -1,0 +1,45 @@
+"""The shipped ds2-en bundle transcribes held-out utterances: test-split sentences never seen
+in training, two spoken by seen voices and two by voice variants never heard in training
+(tests/data/heldout, picked by rule: the first such test utterances under 4 s)."""
+
+from pathlib import Path
+
+import pytest
+
+import speechzoo
+from speechzoo.cli import main
+from speechzoo.data.manifest import read_manifest
+from speechzoo.metrics import cer, wer
+
+HELDOUT = read_manifest(Path(__file__).parent / "data" / "heldout" / "heldout.jsonl")
+
+
+@pytest.fixture(scope="module")
+def asr():
+    return speechzoo.load("ds2-en")
+
+
+def test_bundle_is_listed():
+    assert "ds2-en" in speechzoo.available_models()
+
+
+def test_transcribes_held_out_utterances(asr):
+    refs = [e["text"] for e in HELDOUT]
+    hyps = asr.transcribe([e["audio_filepath"] for e in HELDOUT])
+    assert cer(refs, hyps) < CER_MAX, list(zip(refs, hyps, strict=True))
+    assert wer(refs, hyps) < WER_MAX, list(zip(refs, hyps, strict=True))
+    assert sum(r == h for r, h in zip(refs, hyps, strict=True)) >= EXACT_MIN
+
+
+def test_waveform_input_matches_file_input(asr):
+    import soundfile as sf
+
+    entry = HELDOUT[0]
+    wav, rate = sf.read(entry["audio_filepath"], dtype="float32")
+    assert asr.transcribe(wav, sample_rate=rate) == asr.transcribe(entry["audio_filepath"])
+
+
+def test_cli_transcribe(capsys):
+    main(["transcribe", "--model", "ds2-en", *(e["audio_filepath"] for e in HELDOUT[:2])])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(lines)
