@@ -34,3 +34,13 @@ def test_shards_across_ranks():
             assert len(sampler) == 6
     assert len(shards[0]) == len(shards[1]) == 6
     assert not {i for b in shards[0] for i in b} & {i for b in shards[1] for i in b}
+
+
+def test_evaluation_shards_drop_nothing():
+    sampler = SortaGradBatchSampler(list(range(50)), batch_size=4, sorted_epochs=0, shuffle=False)
+    seen = []
+    for rank in range(2):
+        with mock.patch.object(SortaGradBatchSampler, "_rank_world", return_value=(rank, 2)):
+            seen += [i for b in sampler for i in b]
+            assert len(sampler) == (7 if rank == 0 else 6)
+    assert sorted(seen) == list(range(50))

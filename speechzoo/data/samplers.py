@@ -24,8 +24,9 @@ class SortaGradBatchSampler:
         seed: base of the per-epoch shuffling.
         drop_last: drop a last, smaller batch.
 
-    Under ``torch.distributed`` each rank takes every world-size-th batch, with the batch
-    count trimmed so all ranks run the same number of steps.
+    Under ``torch.distributed`` each rank takes every world-size-th batch. When shuffling
+    (training) the batch count is trimmed so all ranks run the same number of steps; when not
+    (evaluation) nothing is dropped.
     """
 
     def __init__(self, durations: Sequence[float], batch_size: int, sorted_epochs: int = 1,
@@ -64,13 +65,14 @@ class SortaGradBatchSampler:
             rng.shuffle(batches)
         return batches
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def _shard(self) -> list[list[int]]:
         rank, world = self._rank_world()
         batches = self._batches()
-        usable = len(batches) - len(batches) % world if world > 1 else len(batches)
-        yield from batches[rank:usable:world]
+        usable = len(batches) - len(batches) % world if self.shuffle else len(batches)
+        return batches[rank:usable:world]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self._shard()
 
     def __len__(self) -> int:
-        n = len(self.durations)
-        count = n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-        return count // self._rank_world()[1]
+        return len(self._shard())

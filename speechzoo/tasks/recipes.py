@@ -58,7 +58,10 @@ def make_cli(recipe: str | Path, overrides: list[str] | None = None,
                     subclass_mode_data=True, args=args, run=subcommand is not None,
                     parser_kwargs={"exit_on_error": False} if subcommand is None else
                     {subcommand: {"exit_on_error": False}},
-                    save_config_kwargs={"overwrite": True})
+                    save_config_kwargs={"overwrite": True},
+                    # Our batch samplers shard themselves across ranks (SortaGrad needs the
+                    # whole duration order); Lightning must not swap in its own sampler.
+                    trainer_defaults={"use_distributed_sampler": False})
     except ArgumentError as e:
         message = " ".join(str(e).split())
         raise ConfigError(f"recipe {path}: {message}. Keys are constructor arguments of the "
