@@ -69,16 +69,27 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return ckpt
 
 
-def _build(ckpt: dict[str, Any]) -> torch.nn.Module:
-    meta = ckpt["speechzoo"]
-    model = build_model(meta["model_class"], meta["model_args"])
+def _load_state(model: torch.nn.Module, ckpt: dict[str, Any], source: str) -> None:
     state = {k.removeprefix("model."): v.float() if v.is_floating_point() else v
              for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
-        raise CheckpointError(f"checkpoint weights do not fit {meta['model_class']}: {e}") from None
+        raise CheckpointError(f"the weights of {source} do not fit {type(model).__name__} as "
+                              f"configured: {e}") from None
+
+
+def _build(ckpt: dict[str, Any], source: str) -> torch.nn.Module:
+    meta = ckpt["speechzoo"]
+    model = build_model(meta["model_class"], meta["model_args"])
+    _load_state(model, ckpt, source)
     return model.eval()
+
+
+def load_weights(model: torch.nn.Module, name_or_path: str | os.PathLike) -> None:
+    """Copy the weights of a bundle or checkpoint into ``model`` (same architecture)."""
+    path = _resolve(name_or_path)
+    _load_state(model, read_checkpoint(path), str(path))
 
 
 class SpeechRecognizer:
@@ -137,8 +148,9 @@ class SpeechRecognizer:
 
 def load(name_or_path: str | os.PathLike = "ds2-en") -> SpeechRecognizer:
     """A bundle name from :func:`available_models`, a bundle folder, or a checkpoint file."""
-    ckpt = read_checkpoint(_resolve(name_or_path))
-    return SpeechRecognizer(_build(ckpt), CharTokenizer(ckpt["speechzoo"]["alphabet"]))
+    path = _resolve(name_or_path)
+    ckpt = read_checkpoint(path)
+    return SpeechRecognizer(_build(ckpt, str(path)), CharTokenizer(ckpt["speechzoo"]["alphabet"]))
 
 
 def export(checkpoint: str | os.PathLike, out: str | os.PathLike,
@@ -151,7 +163,7 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike,
         recipe: copied to ``out/config.yaml`` if given.
     """
     ckpt = read_checkpoint(checkpoint)
-    _build(ckpt)  # fail here, not at load time, if the weights do not fit
+    _build(ckpt, str(checkpoint))  # fail here, not at load time, if the weights do not fit
     slim = {"speechzoo": ckpt["speechzoo"], "hyper_parameters": ckpt.get("hyper_parameters", {}),
             "state_dict": {k: v.half() if v.is_floating_point() else v
                            for k, v in ckpt["state_dict"].items()},

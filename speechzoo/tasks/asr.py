@@ -28,16 +28,23 @@ class ASRTask(L.LightningModule):
         warmup_steps: linear warm-up from zero.
         anneal: the learning rate is divided by this after every epoch (the paper anneals by
             a constant factor of 1.2 per epoch, section 5).
+        init_weights: start from the weights of this bundle or checkpoint (same architecture),
+            e.g. ``pretrained/ds2-en`` to continue training it or fine-tune it on other data.
     """
 
     def __init__(self, model: nn.Module, alphabet: str = CHARACTERS, lr: float = 1e-3,
-                 weight_decay: float = 1e-5, warmup_steps: int = 500, anneal: float = 1.2) -> None:
+                 weight_decay: float = 1e-5, warmup_steps: int = 500, anneal: float = 1.2,
+                 init_weights: str | None = None) -> None:
         super().__init__()
         self.tokenizer = CharTokenizer(alphabet)
         if model.num_classes != len(self.tokenizer):
             raise ConfigError(f"model.num_classes is {model.num_classes} but the alphabet "
                               f"{alphabet!r} needs {len(self.tokenizer)} (one per character "
                               "+ blank); set num_classes to match")
+        if init_weights is not None:
+            from speechzoo.pipelines import load_weights
+
+            load_weights(model, init_weights)
         self.model = model
         self.save_hyperparameters(ignore=["model"])
         self.val_wer, self.val_cer = WordErrorRate(), CharErrorRate()

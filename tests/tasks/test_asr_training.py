@@ -80,3 +80,21 @@ def test_two_process_ddp_on_cpu(tiny_corpus, tmp_path):
     assert any(r.get("val/wer") for r in rows)
     # 8 training utterances, batch 1: each rank ran 4 steps an epoch, so 3 steps stay in epoch 0
     assert {r["epoch"] for r in rows if r.get("train/loss")} == {"0"}
+
+
+def test_init_weights_warm_starts_from_a_bundle(trained, tmp_path):
+    import torch
+
+    from speechzoo.errors import CheckpointError
+
+    _, run_dir = trained
+    bundle = export(run_dir / "ckpt" / "last.ckpt", tmp_path / "bundle")
+    cli = make_cli(RECIPES / "ds2_debug.yaml", ["--model.init_args.init_weights", str(bundle)],
+                   subcommand=None)
+    loaded = speechzoo.load(bundle).model.state_dict()
+    for name, value in cli.model.model.state_dict().items():
+        torch.testing.assert_close(value.float(), loaded[name].float())
+    with pytest.raises(CheckpointError, match="do not fit"):
+        make_cli(RECIPES / "ds2_debug.yaml", ["--model.init_args.init_weights", str(bundle),
+                                              "--model.init_args.model.init_args.rnn_hidden",
+                                              "16"], subcommand=None)
