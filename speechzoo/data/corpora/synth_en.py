@@ -2,9 +2,10 @@
 
 Every utterance draws its own voice (accent x variant), speaking rate, pitch, pitch range,
 level, leading/trailing silence and light background noise from a generator seeded by
-(seed, index), so the corpus is the same on every machine. Dev and test sentences never occur
-in training, and the voice variants in ``HELD_OUT_VARIANTS`` speak only in dev and test (half
-of their utterances), to measure how far a model carries to a voice it has not heard.
+(seed, index), so the corpus is the same on every machine. Dev and test are real sentences
+(news and reviews) that never occur in training, and the voice variants in
+``HELD_OUT_VARIANTS`` speak only in dev and test (half of their utterances), to measure how
+far a model carries to a voice it has not heard. Training sentences are each spoken once.
 
 The manifest keeps eSpeak's phonemes and their start times (seconds) for the TTS models.
 """
@@ -73,30 +74,34 @@ def _render_job(job: tuple) -> dict:
     return render(*job)
 
 
-def _split_sentences(sentences: list[str], seed: int, dev_size: int, test_size: int,
-                     train_size: int | None) -> dict[str, list[str]]:
-    sentences = sorted(set(sentences))
-    random.Random(seed).shuffle(sentences)
-    if len(sentences) < dev_size + test_size + 1:
-        raise ValueError(f"only {len(sentences)} sentences for dev {dev_size} + test {test_size}")
-    test, dev = sentences[:test_size], sentences[test_size:test_size + dev_size]
-    train = sentences[test_size + dev_size:]
-    if train_size is not None:  # cycle through the text again, spoken by other voices
+def _split_sentences(real: list[str], generated: list[str], seed: int, dev_size: int,
+                     test_size: int, train_size: int | None) -> dict[str, list[str]]:
+    """Dev and test take real sentences only; training takes the other real ones and every
+    generated one that is not held out."""
+    real = sorted(set(real))
+    random.Random(seed).shuffle(real)
+    if len(real) < dev_size + test_size + 1:
+        raise ValueError(f"only {len(real)} real sentences for dev {dev_size} + test {test_size}")
+    test, dev = real[:test_size], real[test_size:test_size + dev_size]
+    held_out = set(test) | set(dev)
+    train = real[test_size + dev_size:] + sorted(set(generated) - held_out - set(real))
+    random.Random(seed + 1).shuffle(train)
+    if train_size is not None:  # fewer, or the text again spoken by other voices
         train = [train[i % len(train)] for i in range(train_size)]
     return {"train": train, "dev": dev, "test": test}
 
 
-def prepare_synth_en(out: str | os.PathLike, seed: int = 0, train_size: int | None = 12000,
-                     dev_size: int = 300, test_size: int = 300, markov: int = 6000,
+def prepare_synth_en(out: str | os.PathLike, seed: int = 0, train_size: int | None = None,
+                     dev_size: int = 300, test_size: int = 300, markov: int = 30000,
                      workers: int | None = None) -> Path:
     """Generate the corpus into ``out`` (atomically: built beside it, then renamed).
 
     Args:
         out: the corpus folder; holds ``train|dev|test.jsonl`` and the FLAC files.
         seed: everything (text split, voices, noise) follows from it.
-        train_size: training utterances (sentences recur, spoken by other voices); None: one
-            per training sentence.
-        dev_size, test_size: utterances (and distinct sentences) in dev and test.
+        train_size: training utterances; None: one per training sentence (each sentence is
+            spoken once: a small model memorises sentences it hears several times).
+        dev_size, test_size: utterances (and distinct real sentences) in dev and test.
         markov: how many Wikipedia-Markov sentences join the real ones (0 for real only).
         workers: processes that synthesise (default: all cores).
 
@@ -106,8 +111,8 @@ def prepare_synth_en(out: str | os.PathLike, seed: int = 0, train_size: int | No
     out = Path(out)
     if out.exists():
         raise FileExistsError(f"{out} already exists; remove it to generate the corpus again")
-    sentences = real_sentences() + (markov_sentences(markov, seed) if markov else [])
-    splits = _split_sentences(sentences, seed, dev_size, test_size, train_size)
+    generated = markov_sentences(markov, seed) if markov else []
+    splits = _split_sentences(real_sentences(), generated, seed, dev_size, test_size, train_size)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
