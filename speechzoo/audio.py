@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import torch
 import torchaudio.transforms as T
 
 from speechzoo.errors import AudioError
+from speechzoo.files import atomic_path
 
 SAMPLE_RATE = 16000  # what the ASR models listen at; other rates are resampled to it
 
@@ -88,13 +88,6 @@ def _resampler(orig_rate: int, new_rate: int) -> T.Resample:
 def save_audio(path: str | os.PathLike, wav: np.ndarray, sample_rate: int) -> Path:
     """Write a waveform atomically (format from the file's extension)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         sf.write(tmp, np.asarray(wav, dtype=np.float32), sample_rate)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import torch
 from speechzoo.audio import as_mono, load_audio, resample
 from speechzoo.decoding import greedy_transcripts
 from speechzoo.errors import AudioError, CheckpointError
+from speechzoo.files import atomic_path
 from speechzoo.models import build_model
 from speechzoo.text.tokenizer import CharTokenizer
 
@@ -169,15 +169,8 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike,
                            for k, v in ckpt["state_dict"].items()},
             "global_step": ckpt.get("global_step"), "epoch": ckpt.get("epoch")}
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".ckpt", dir=out)
-    os.close(fd)
-    try:
+    with atomic_path(out / CHECKPOINT) as tmp:
         torch.save(slim, tmp)
-        os.replace(tmp, out / CHECKPOINT)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     if recipe is not None:
         shutil.copyfile(recipe, out / "config.yaml")
     return out / CHECKPOINT

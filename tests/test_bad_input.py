@@ -86,3 +86,17 @@ def test_manifest_errors(tmp_path):
     bad.write_text('{"audio_filepath": "a.wav"}\n')
     with pytest.raises(DataError, match="missing field"):
         read_manifest(bad)
+
+
+def test_atomic_write_leaves_nothing_behind_on_error(tmp_path):
+    from speechzoo.files import atomic_path
+
+    target = tmp_path / "model.ckpt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
+    with atomic_path(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new" and target.stat().st_mode & 0o044  # readable by others

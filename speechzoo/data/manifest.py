@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from speechzoo.errors import DataError
+from speechzoo.files import atomic_path
 
 REQUIRED_FIELDS = ("audio_filepath", "duration")
 
@@ -63,20 +63,13 @@ def write_manifest(path: str | os.PathLike, entries: Iterable[dict[str, Any]],
             corpus folder can be moved as a whole.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     base = Path(relative_to).resolve() if relative_to is not None else None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for entry in entries:
-                entry = dict(entry)
-                if base is not None:
-                    audio = Path(entry["audio_filepath"]).resolve()
-                    if audio.is_relative_to(base):
-                        entry["audio_filepath"] = str(audio.relative_to(base))
-                f.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as f:
+        for entry in entries:
+            entry = dict(entry)
+            if base is not None:
+                audio = Path(entry["audio_filepath"]).resolve()
+                if audio.is_relative_to(base):
+                    entry["audio_filepath"] = str(audio.relative_to(base))
+            f.write(json.dumps(entry, ensure_ascii=False) + "\n")
     return path
