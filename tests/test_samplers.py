@@ -44,3 +44,23 @@ def test_evaluation_shards_drop_nothing():
             seen += [i for b in sampler for i in b]
             assert len(sampler) == (7 if rank == 0 else 6)
     assert sorted(seen) == list(range(50))
+
+
+def test_lightning_reaches_set_epoch():
+    """Lightning sets the epoch through `loader.batch_sampler.sampler`, not the batch sampler."""
+    from lightning.fabric.utilities.data import _set_sampler_epoch
+    from torch.utils.data import DataLoader
+
+    sampler = SortaGradBatchSampler(list(range(20)), batch_size=4)
+    _set_sampler_epoch(DataLoader(range(20), batch_sampler=sampler), 3)
+    assert sampler.epoch == 3
+
+
+def test_start_at_resumes_an_epoch_in_its_order():
+    sampler = SortaGradBatchSampler(list(range(40)), batch_size=4, seed=2)
+    sampler.set_epoch(2)
+    whole = list(sampler)
+    sampler.set_epoch(0)
+    sampler.start_at(2, 3)
+    assert list(sampler) == whole[3:]
+    assert list(sampler) == whole  # the skip applies to one pass only

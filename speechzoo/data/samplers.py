@@ -36,11 +36,22 @@ class SortaGradBatchSampler:
         self.durations = list(durations)
         self.batch_size, self.sorted_epochs = batch_size, sorted_epochs
         self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
-        self.epoch = 0
+        self.epoch, self._skip = 0, 0
+
+    @property
+    def sampler(self) -> SortaGradBatchSampler:
+        # Lightning calls set_epoch on a loader's `sampler` and `batch_sampler.sampler`, never
+        # on the batch sampler itself; without this every epoch would repeat epoch 0's order.
+        return self
 
     def set_epoch(self, epoch: int) -> None:
         """Called by Lightning at the start of every epoch."""
         self.epoch = epoch
+
+    def start_at(self, epoch: int, batches_done: int) -> None:
+        """Make the next pass run ``epoch`` without its first ``batches_done`` batches, to resume
+        an interrupted epoch in the order it had."""
+        self.epoch, self._skip = epoch, batches_done
 
     @staticmethod
     def _rank_world() -> tuple[int, int]:
@@ -72,7 +83,8 @@ class SortaGradBatchSampler:
         return batches[rank:usable:world]
 
     def __iter__(self) -> Iterator[list[int]]:
-        yield from self._shard()
+        skip, self._skip = self._skip, 0
+        yield from self._shard()[skip:]
 
     def __len__(self) -> int:
         return len(self._shard())

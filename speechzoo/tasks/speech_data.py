@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from torch.utils.data import DataLoader
@@ -14,6 +16,33 @@ from speechzoo.data.speech import SpeechDataset, collate_speech
 from speechzoo.errors import ConfigError
 from speechzoo.text.english import CHARACTERS
 from speechzoo.text.tokenizer import CharTokenizer
+
+
+class _ResumableLoader(DataLoader):
+    """A DataLoader over a SortaGrad batch sampler that Lightning can stop and resume in the
+    middle of an epoch: Lightning saves ``state_dict()`` in its checkpoints and hands it back
+    through ``load_state_dict`` before resuming, and the sampler then skips what was trained.
+    """
+
+    batch_sampler: SortaGradBatchSampler
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._served = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        # Lightning does not fetch ahead from a loader with a length, so what was served is
+        # what was trained on (the resume test checks this).
+        self._served = self.batch_sampler._skip
+        for batch in super().__iter__():
+            self._served += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.batch_sampler.epoch, "batches": self._served}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.batch_sampler.start_at(state["epoch"], state["batches"])
 
 
 class SpeechDataModule(L.LightningDataModule):
@@ -69,17 +98,22 @@ class SpeechDataModule(L.LightningDataModule):
                 self.max_duration if split == "train" else None, source=str(path))
         return self.datasets[split]
 
-    def _loader(self, split: str) -> DataLoader:
+    def _loader(self, split: str) -> _ResumableLoader:
         data = self._dataset(split)
         train = split == "train"
         sampler = SortaGradBatchSampler(data.durations, self.batch_size,
                                         self.sorted_epochs if train else 0, shuffle=train)
-        return DataLoader(data, batch_sampler=sampler, collate_fn=collate_speech,
-                          num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0)
+        return _ResumableLoader(data, batch_sampler=sampler, collate_fn=collate_speech,
+                                num_workers=self.num_workers,
+                                persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
+        loader = self._loader("train")
+        if self.trainer is not None:
+            # Lightning starts iterating before its first set_epoch call, so a run resumed
+            # from a checkpoint would otherwise take the batch order of epoch 0.
+            loader.batch_sampler.set_epoch(self.trainer.fit_loop.epoch_progress.current.processed)
+        return loader
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("dev")

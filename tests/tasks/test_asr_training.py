@@ -61,6 +61,31 @@ def test_resume_continues_from_the_checkpoint(trained, tiny_corpus, tmp_path):
     assert cli.trainer.global_step == 44
 
 
+def test_resume_mid_epoch_matches_an_uninterrupted_run(tiny_corpus, tmp_path):
+    """Stopping inside a shuffled epoch and resuming gives the very weights of a run that never
+    stopped: the batch order, optimiser, LR schedule and BatchNorm statistics all carry over."""
+    import torch
+
+    def run(name, steps, resume=None):
+        extra = ["--data.init_args.batch_size", "1", "--trainer.val_check_interval", "5"]
+        if resume is not None:
+            extra += ["--ckpt_path", str(resume)]
+        cli = make_cli(RECIPES / "ds2_debug.yaml",
+                       _overrides(tiny_corpus, tmp_path / name, steps) + extra)
+        return cli.trainer, cli.model.model.state_dict()
+
+    # 8 utterances, batch 1: epoch 0 is steps 1-8 (sorted), epoch 1 is 9-16 (shuffled)
+    whole_trainer, whole = run("whole", 13)
+    run("first", 10)  # its last checkpoint is written at step 10, two batches into epoch 1
+    last = tmp_path / "first" / "ckpt" / "last.ckpt"
+    loops = torch.load(last, weights_only=True)["loops"]
+    assert loops["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 1, "batches": 2}]
+    trainer, resumed = run("second", 13, last)
+    assert trainer.global_step == whole_trainer.global_step == 13
+    for name, value in whole.items():
+        torch.testing.assert_close(resumed[name], value, rtol=0, atol=0, msg=name)
+
+
 def test_two_process_ddp_on_cpu(tiny_corpus, tmp_path):
     """The debug recipe trains on two gloo DDP processes: the SortaGrad sampler shards itself
     and validation metrics reduce across ranks."""
