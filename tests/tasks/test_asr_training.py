@@ -86,6 +86,31 @@ def test_resume_mid_epoch_matches_an_uninterrupted_run(tiny_corpus, tmp_path):
         torch.testing.assert_close(resumed[name], value, rtol=0, atol=0, msg=name)
 
 
+def test_recipe_last_checkpoint_is_the_newest(tiny_corpus, tmp_path):
+    """ds2.yaml keeps the best checkpoint by dev WER and, beside it, last.ckpt at every
+    validation, so `--ckpt_path last` resumes the newest state even after dev WER stops
+    improving (here it improves at step 20, not at 40)."""
+    import torch
+    import yaml
+
+    recipe = yaml.safe_load((RECIPES / "ds2.yaml").read_text())
+    callbacks = [c for c in recipe["trainer"]["callbacks"]
+                 if c["class_path"].endswith("ModelCheckpoint")]
+    for c in callbacks:
+        c["init_args"]["dirpath"] = str(tmp_path / "ckpt")
+    config = tmp_path / "callbacks.yaml"
+    config.write_text(yaml.safe_dump({"trainer": {"callbacks": callbacks}}))
+    make_cli(RECIPES / "ds2_debug.yaml",
+             ["--data.init_args.root", str(tiny_corpus), "--trainer.max_steps", "40",
+              "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
+              "--trainer.default_root_dir", str(tmp_path),
+              "--config", str(config)])
+    step = {p.name: torch.load(p, weights_only=True)["global_step"]
+            for p in (tmp_path / "ckpt").glob("*.ckpt")}
+    assert step["last.ckpt"] == 40
+    assert max(step.values()) == 40 and min(step.values()) < 40, step
+
+
 def test_two_process_ddp_on_cpu(tiny_corpus, tmp_path):
     """The debug recipe trains on two gloo DDP processes: the SortaGrad sampler shards itself
     and validation metrics reduce across ranks."""
