@@ -36,7 +36,8 @@ class SortaGradBatchSampler:
         self.durations = list(durations)
         self.batch_size, self.sorted_epochs = batch_size, sorted_epochs
         self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
-        self.epoch, self._skip = 0, 0
+        self.epoch = 0
+        self.skip = 0  # batches the next pass leaves out (set by start_at)
 
     @property
     def sampler(self) -> SortaGradBatchSampler:
@@ -51,7 +52,7 @@ class SortaGradBatchSampler:
     def start_at(self, epoch: int, batches_done: int) -> None:
         """Make the next pass run ``epoch`` without its first ``batches_done`` batches, to resume
         an interrupted epoch in the order it had."""
-        self.epoch, self._skip = epoch, batches_done
+        self.epoch, self.skip = epoch, batches_done
 
     @staticmethod
     def _rank_world() -> tuple[int, int]:
@@ -83,7 +84,7 @@ class SortaGradBatchSampler:
         return batches[rank:usable:world]
 
     def __iter__(self) -> Iterator[list[int]]:
-        skip, self._skip = self._skip, 0
+        skip, self.skip = self.skip, 0
         yield from self._shard()[skip:]
 
     def __len__(self) -> int:

@@ -33,7 +33,7 @@ class _ResumableLoader(DataLoader):
     def __iter__(self) -> Iterator[Any]:
         # Lightning does not fetch ahead from a loader with a length, so what was served is
         # what was trained on (the resume test checks this).
-        self._served = self.batch_sampler._skip
+        self._served = self.batch_sampler.skip
         for batch in super().__iter__():
             self._served += 1
             yield batch
