@@ -85,6 +85,28 @@ def _resampler(orig_rate: int, new_rate: int) -> T.Resample:
     return T.Resample(orig_rate, new_rate)
 
 
+def change_speed(waveforms: torch.Tensor, lengths: torch.Tensor,
+                 factor: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Speed perturbation (Ko et al., Interspeech 2015): play ``factor`` times faster, which
+    scales tempo, pitch and formants together, like a shorter or longer vocal tract.
+
+    Resamples from ``factor * r`` to ``r`` for a nominal ``r``; only the ratio matters, and
+    ``factor`` is rounded to a ratio of small integers (1/100ths) to keep the kernel small.
+    Padding stays padding: the resampler pads with zeros itself, so a padded sequence's
+    samples within its new length equal those of the sequence alone.
+
+    Shape: waveforms (B, samples), lengths (B,) -> (B, samples'), (B,).
+    """
+    if factor <= 0:
+        raise ValueError(f"speed factor must be positive, got {factor}")
+    orig = int(round(factor * 100))
+    if orig == 100:
+        return waveforms, lengths
+    out = _resampler(orig, 100).to(waveforms.device)(waveforms)
+    new_lengths = torch.div(lengths * 100 + orig - 1, orig, rounding_mode="floor")
+    return out, new_lengths.clamp_max(out.shape[-1])
+
+
 def save_audio(path: str | os.PathLike, wav: np.ndarray, sample_rate: int) -> Path:
     """Write a waveform atomically (format from the file's extension)."""
     path = Path(path)

@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("source", nargs="?", help="the local copy (librispeech)")
     r.add_argument("--out", help="output folder (default: $SPEECHZOO_DATA/NAME or next to "
                    "the source)")
+    r.add_argument("--markov", type=int, default=30000,
+                   help="synth-en: generated (Wikipedia-Markov) training sentences added to the "
+                   "real ones; each is spoken once (default: 30000, about 33 hours)")
     e = sub.add_parser("export", help="a training checkpoint -> a small fp16 bundle folder")
     e.add_argument("checkpoint")
     e.add_argument("out", help="folder to write model.ckpt into")
@@ -69,7 +72,7 @@ def _run(argv: list[str]) -> None:
     elif args.command == "prepare":
         from speechzoo.data.corpora import prepare
 
-        print(prepare(args.name, args.source, args.out))
+        print(prepare(args.name, args.source, args.out, markov=args.markov))
     elif args.command == "export":
         from speechzoo.pipelines import export
 

@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Sequence
+
 import lightning as L
 import torch
 from torch import nn
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
+from speechzoo.audio import change_speed
 from speechzoo.decoding import greedy_transcripts
 from speechzoo.errors import ConfigError
 from speechzoo.losses import ctc_loss
@@ -28,14 +32,24 @@ class ASRTask(L.LightningModule):
         warmup_steps: linear warm-up from zero.
         anneal: the learning rate is divided by this after every epoch (the paper anneals by
             a constant factor of 1.2 per epoch, section 5).
+        anneal_steps: divide by ``anneal`` every this many steps instead, smoothly (for runs
+            shorter than a few epochs, where a per-epoch step would never fire).
+        speed_perturb: speed factors (e.g. ``[0.9, 1.0, 1.1]``); each training batch plays at
+            one of them, drawn from the step number so a resumed run draws the same. Speeding
+            up scales pitch and formants too: it widens the voices a model hears.
         init_weights: start from the weights of this bundle or checkpoint (same architecture),
             e.g. ``pretrained/ds2-en`` to continue training it or fine-tune it on other data.
     """
 
     def __init__(self, model: nn.Module, alphabet: str = CHARACTERS, lr: float = 1e-3,
                  weight_decay: float = 1e-5, warmup_steps: int = 500, anneal: float = 1.2,
+                 anneal_steps: int | None = None, speed_perturb: Sequence[float] = (),
                  init_weights: str | None = None) -> None:
         super().__init__()
+        if anneal_steps is not None and anneal_steps <= 0:
+            raise ConfigError(f"anneal_steps must be positive, got {anneal_steps}")
+        if any(f <= 0 for f in speed_perturb):
+            raise ConfigError(f"speed_perturb factors must be positive, got {speed_perturb}")
         self.tokenizer = CharTokenizer(alphabet)
         if model.num_classes != len(self.tokenizer):
             raise ConfigError(f"model.num_classes is {model.num_classes} but the alphabet "
@@ -74,6 +88,10 @@ class ASRTask(L.LightningModule):
         return loss, log_probs, frames
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        if self.hparams.speed_perturb:
+            factor = random.Random(self.global_step).choice(self.hparams.speed_perturb)
+            waves, lengths = change_speed(batch["waveforms"], batch["lengths"], factor)
+            batch = dict(batch, waveforms=waves, lengths=lengths)
         loss, _, _ = self._loss(batch)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["lengths"]))
         return loss
@@ -102,9 +120,11 @@ class ASRTask(L.LightningModule):
         opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr,
                                 weight_decay=self.hparams.weight_decay)
         warmup, anneal = max(1, self.hparams.warmup_steps), self.hparams.anneal
+        every = self.hparams.anneal_steps
 
         def factor(step: int) -> float:
-            return min(1.0, (step + 1) / warmup) * anneal ** -self.current_epoch
+            periods = self.current_epoch if every is None else step / every
+            return min(1.0, (step + 1) / warmup) * anneal ** -periods
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -54,3 +54,30 @@ def test_deterministic_and_refuses_to_overwrite(tiny_corpus, tmp_path):
     with pytest.raises(FileExistsError):
         prepare_synth_en(again, train_size=2, dev_size=1, test_size=1, markov=0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again"]  # nothing half-written
+
+
+def test_a_job_that_crashes_espeak_gets_the_plain_voice(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from speechzoo.data.corpora import synth_en
+
+    render = synth_en.render
+
+    def crashing(index, split, text, seed, folder, plain=False):
+        if split == "train" and index == 1 and not plain:
+            os.kill(os.getpid(), signal.SIGSEGV)  # what eSpeak NG does on a few inputs
+        return render(index, split, text, seed, folder, plain)
+
+    monkeypatch.setattr(synth_en, "render", crashing)  # forked workers inherit it
+    out = prepare_synth_en(tmp_path / "c", seed=3, train_size=4, dev_size=1, test_size=1,
+                           markov=0, workers=2)
+    train = read_manifest(out / "train.jsonl")
+    assert all(e["audio_filepath"].endswith(f"train-{i:06d}.flac") for i, e in enumerate(train))
+    assert "+" not in train[1]["speaker"]
+    monkeypatch.setattr(synth_en, "render", render)
+    again = prepare_synth_en(tmp_path / "d", seed=3, train_size=4, dev_size=1, test_size=1,
+                             markov=0, workers=2)
+    normal = read_manifest(again / "train.jsonl")
+    assert train[1]["speaker"] == normal[1]["speaker"].split("+")[0]
+    assert [e["text"] for e in train] == [e["text"] for e in normal]

@@ -31,13 +31,15 @@ def ensure_corpus(name: str, root: str | os.PathLike | None = None) -> Path:
 
 
 def prepare(name: str, source: str | os.PathLike | None = None,
-            out: str | os.PathLike | None = None) -> Path:
-    """Generate an embedded corpus or prepare one from a local copy; returns its folder."""
+            out: str | os.PathLike | None = None, markov: int = 30000) -> Path:
+    """Generate an embedded corpus or prepare one from a local copy; returns its folder.
+
+    ``markov``: synth-en's generated training sentences (see ``prepare_synth_en``)."""
     if name == "synth-en":
         from speechzoo.data.corpora.synth_en import prepare_synth_en
 
         folder = Path(out) if out is not None else data_root() / name
-        return prepare_synth_en(folder)
+        return prepare_synth_en(folder, markov=markov)
     if name == "librispeech":
         from speechzoo.data.corpora.librispeech import prepare_librispeech
 

@@ -17,6 +17,7 @@ import random
 import shutil
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +27,24 @@ from tqdm.auto import tqdm
 from speechzoo.data.corpora import espeak
 from speechzoo.data.corpora.text_sources import markov_sentences, real_sentences
 from speechzoo.data.manifest import write_manifest
+from speechzoo.errors import DataError
 
 ACCENTS = ("en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-us-nyc",
            "en-gb-x-gbclan", "en-gb-x-gbcwmd")
-TRAIN_VARIANTS = ("", "m1", "m2", "m3", "m4", "m5", "m6", "f1", "f2", "f3", "f4",
-                  "klatt", "klatt2", "klatt3", "Andy", "Annie", "belinda", "david", "linda",
-                  "robert", "steph")
+# Every variant eSpeak NG 1.52 ships but the held-out ones (and "Mr serious", whose name has
+# a space): a model that has heard many vocal tracts carries further to one it has not.
+TRAIN_VARIANTS = (
+    "", "m1", "m2", "m3", "m4", "m5", "m6", "m8", "f1", "f2", "f3", "f4", "klatt", "klatt2",
+    "klatt3", "klatt5", "klatt6", "adam", "Alex", "Andrea", "Andy", "anika", "anikaRobot",
+    "Annie", "announcer", "antonio", "AnxiousAndy", "aunty", "belinda", "boris", "caleb",
+    "croak", "david", "Demonic", "Denis", "Diogo", "ed", "edward", "edward2", "fast", "Gene",
+    "Gene2", "grandma", "grandpa", "gustave", "Henrique", "Hugo", "ian", "iven", "iven2",
+    "iven3", "iven4", "Jacky", "john", "kaukovalta", "Lee", "linda", "marcelo", "Marco",
+    "Mario", "max", "Michael", "michel", "miguel", "Mike", "mike2", "Nguyen", "norbert",
+    "pablo", "paul", "pedro", "quincy", "Reed", "RicishayMax", "RicishayMax2", "RicishayMax3",
+    "rob", "robert", "robosoft", "robosoft2", "robosoft3", "robosoft4", "robosoft5",
+    "robosoft6", "robosoft7", "robosoft8", "sandro", "shelby", "steph", "steph2", "steph3",
+    "Storm", "travis", "Tweaky", "UniRobot", "victor", "whisper", "whisperf", "zac")
 HELD_OUT_VARIANTS = ("m7", "f5", "klatt4", "Alicia", "benjamin")
 SPLITS = ("train", "dev", "test")
 
@@ -45,10 +58,16 @@ def _voice(rng: random.Random, split: str) -> str:
     return f"{accent}+{variant}" if variant else accent
 
 
-def render(index: int, split: str, text: str, seed: int, folder: Path) -> dict:
-    """Synthesise one utterance into ``folder`` and return its manifest entry."""
+def render(index: int, split: str, text: str, seed: int, folder: Path,
+           plain: bool = False) -> dict:
+    """Synthesise one utterance into ``folder`` and return its manifest entry.
+
+    ``plain``: speak with the accent's own voice, without the drawn variant (see
+    ``_render_all``); everything else is drawn as usual."""
     rng = random.Random(f"{seed}:{split}:{index}")
     voice = _voice(rng, split)
+    if plain:
+        voice = voice.split("+")[0]
     syn = espeak.synthesize(text, voice, rate=rng.randint(130, 220), pitch=rng.randint(20, 80),
                             pitch_range=rng.randint(20, 90))
     sr = syn.sample_rate
@@ -70,8 +89,49 @@ def render(index: int, split: str, text: str, seed: int, folder: Path) -> dict:
             "phoneme_starts": [round((s + lead) / sr, 4) for s in syn.starts]}
 
 
-def _render_job(job: tuple) -> dict:
-    return render(*job)
+def _render_job(job: tuple, plain: bool = False) -> dict:
+    return render(*job, plain)  # looked up in the worker, so a test can replace render
+
+
+def _render_alone(job: tuple, plain: bool) -> dict | None:
+    """``render`` in a process of its own; None if eSpeak takes that process down."""
+    with ProcessPoolExecutor(1) as pool:
+        try:
+            return pool.submit(_render_job, job, plain).result()
+        except BrokenProcessPool:
+            return None
+
+
+def _render_all(jobs: list[tuple], workers: int) -> list[dict]:
+    """``render`` every job in ``workers`` processes; the entries in job order.
+
+    eSpeak NG 1.52 segfaults on a few (voice, text) pairs (en-gb-scotland+Demonic saying
+    "electrons" was one), which takes its process and the pool down. The jobs that were in
+    flight then run again one per process, and one that crashes alone is spoken by its
+    accent's plain voice. The crashes are deterministic, so the corpus still is too.
+    """
+    entries: dict[int, dict] = {}
+    with tqdm(total=len(jobs), desc="synth-en", unit="utt") as bar:
+        while len(entries) < len(jobs):
+            todo = [i for i in range(len(jobs)) if i not in entries]
+            with ProcessPoolExecutor(workers) as pool:
+                futures = [(i, pool.submit(_render_job, jobs[i])) for i in todo]
+                for i, future in futures:
+                    try:
+                        entries[i] = future.result()
+                    except BrokenProcessPool:
+                        break
+                    bar.update()
+            # In flight were at most the first workers + 1 unfinished jobs (the pool queues
+            # one call ahead); a margin costs only a few processes.
+            for i in [i for i in todo if i not in entries][:2 * workers + 2]:
+                entry = _render_alone(jobs[i], False) or _render_alone(jobs[i], True)
+                if entry is None:
+                    raise DataError(f"eSpeak NG crashed on {jobs[i][1]} utterance {jobs[i][0]} "
+                                    f"({jobs[i][2]!r}), also with a plain voice")
+                entries[i] = entry
+                bar.update()
+    return [entries[i] for i in range(len(jobs))]
 
 
 def _split_sentences(real: list[str], generated: list[str], seed: int, dev_size: int,
@@ -121,9 +181,7 @@ def prepare_synth_en(out: str | os.PathLike, seed: int = 0, train_size: int | No
         jobs = [(i, split, text, seed, tmp) for split in SPLITS
                 for i, text in enumerate(splits[split])]
         workers = workers or os.cpu_count() or 1
-        with ProcessPoolExecutor(workers) as pool:
-            entries = list(tqdm(pool.map(_render_job, jobs, chunksize=16), total=len(jobs),
-                                desc="synth-en", unit="utt"))
+        entries = _render_all(jobs, workers)
         for split in SPLITS:
             rows = [dict(e, audio_filepath=str(out / Path(e["audio_filepath"]).relative_to(tmp)))
                     for e in entries if Path(e["audio_filepath"]).parent.name == split]
