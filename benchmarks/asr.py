@@ -3,7 +3,8 @@
 1. Quality: greedy WER/CER of a trained model on the synth-en test split, overall and split
    into voices never heard in training (``HELD_OUT_VARIANTS``) vs seen voices.
 2. Training: utterances/s and audio-seconds/s of ``deepspeech2_small()`` (AdamW, CTC) on one
-   real batch of median-length training utterances.
+   real batch of median-length training utterances, in fp32 and under bf16 autocast (what
+   ``precision: bf16-mixed`` runs on a CPU).
 3. Inference: real-time factor (processing seconds / audio seconds, lower is faster) on ONE
    thread, batch size 1, of DS2 small and paper-sized vs the peer ``torchaudio.models.DeepSpeech``
    (DS1-style) sized to a similar parameter count and fed a 161-bin log spectrogram whose cost
@@ -117,7 +118,7 @@ def median_batch(entries: list[dict], size: int) -> list[dict]:
     return ordered[start:start + size]
 
 
-def training(args: argparse.Namespace) -> dict:
+def training(args: argparse.Namespace, precision: str) -> dict:
     torch.manual_seed(0)
     entries = median_batch(read_manifest(args.train_manifest), args.train_batch)
     wavs = [torch.from_numpy(load_audio(e["audio_filepath"], RATE)[0]) for e in entries]
@@ -132,8 +133,9 @@ def training(args: argparse.Namespace) -> dict:
 
     def step() -> float:
         start = time.perf_counter()
-        log_probs, frames = model(waves, lengths)
-        loss = ctc_loss(log_probs, frames, labels, label_lengths)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
+            log_probs, frames = model(waves, lengths)
+        loss = ctc_loss(log_probs.float(), frames, labels, label_lengths)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -143,7 +145,8 @@ def training(args: argparse.Namespace) -> dict:
     times = [step() for _ in range(args.steps)]
     audio = float(lengths.sum()) / RATE
     total = sum(times)
-    return {"model": "deepspeech2_small", "params": n_params(model), "optimizer": "AdamW",
+    return {"model": "deepspeech2_small", "precision": precision, "params": n_params(model),
+            "optimizer": "AdamW",
             "threads": torch.get_num_threads(), "batch": len(entries),
             "batch_audio_s": audio, "steps": args.steps, "median_step_s": statistics.median(times),
             "utterances_per_s": len(entries) * args.steps / total,
@@ -241,10 +244,11 @@ def print_table(res: dict) -> None:
         for name in ("all", "seen_voices", "held_out_voices"):
             g = q[name]
             print(f"  {name:<16}{g['utterances']:>6}{fmt(g['wer']):>8}{fmt(g['cer']):>8}")
-    t = res["training"]
-    print(f"\nTraining {t['model']} ({t['params'] / 1e6:.1f}M params, batch {t['batch']}, "
-          f"{res['threads']['training']} threads): {t['utterances_per_s']:.2f} utt/s, "
-          f"{t['audio_s_per_s']:.2f} audio-s/s, median step {t['median_step_s']:.2f} s")
+    for t in res["training"]:
+        print(f"\nTraining {t['model']} ({t['params'] / 1e6:.1f}M params, batch {t['batch']}, "
+              f"{res['threads']['training']} threads, {t['precision']}): "
+              f"{t['utterances_per_s']:.2f} utt/s, {t['audio_s_per_s']:.2f} audio-s/s, "
+              f"median step {t['median_step_s']:.2f} s")
     print(f"\nInference, 1 thread, batch 1 (RTF = processing s / audio s, "
           f"median of {res['repeats']})")
     print(f"  {'size':<7}{'utts':>5}{'DS2 params':>12}{'DS2 RTF':>9}"
@@ -267,7 +271,7 @@ def main() -> None:
     print("quality ...", flush=True)
     res["quality"] = quality(args)
     print("training ...", flush=True)
-    res["training"] = training(args)
+    res["training"] = [training(args, p) for p in ("32-true", "bf16-mixed")]
     print("inference ...", flush=True)
     res["inference"] = inference(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ import pytest
 import soundfile as sf
 
 from speechzoo.data.corpora import espeak
-from speechzoo.data.corpora.synth_en import HELD_OUT_VARIANTS, prepare_synth_en
+from speechzoo.data.corpora.synth_en import CORE_VARIANTS, HELD_OUT_VARIANTS, prepare_synth_en
 from speechzoo.data.manifest import read_manifest
 from speechzoo.errors import DataError
 from speechzoo.text.english import CHARACTERS
@@ -28,6 +28,9 @@ def test_splits_manifests_and_audio(tiny_corpus):
     held_out = {e["text"] for s in ("dev", "test") for e in splits[s]}
     assert not train_text & held_out  # dev/test sentences never occur in training
     assert not {e["speaker"].partition("+")[2] for e in splits["train"]} & set(HELD_OUT_VARIANTS)
+    # dev and test speak only core or held-out variants, so their numbers stay comparable
+    evaluated = {e["speaker"].partition("+")[2] for s in ("dev", "test") for e in splits[s]}
+    assert evaluated <= set(CORE_VARIANTS) | set(HELD_OUT_VARIANTS)
     for entry in splits["train"] + splits["dev"]:
         info = sf.info(entry["audio_filepath"])
         assert info.samplerate == 22050
