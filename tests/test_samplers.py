@@ -64,3 +64,14 @@ def test_start_at_resumes_an_epoch_in_its_order():
     sampler.start_at(2, 3)
     assert list(sampler) == whole[3:]
     assert list(sampler) == whole  # the skip applies to one pass only
+
+
+def test_a_skip_for_a_finished_epoch_does_not_reach_the_next():
+    # Lightning resumes a checkpoint written at an epoch's last batch with start_at(e, all),
+    # then moves on with set_epoch(e + 1).
+    sampler = SortaGradBatchSampler(list(range(40)), batch_size=4, seed=2)
+    sampler.set_epoch(1)
+    epoch1 = list(sampler)
+    sampler.start_at(0, 10)
+    sampler.set_epoch(1)
+    assert list(sampler) == epoch1

@@ -47,6 +47,10 @@ class SortaGradBatchSampler:
 
     def set_epoch(self, epoch: int) -> None:
         """Called by Lightning at the start of every epoch."""
+        if epoch != self.epoch:
+            # A checkpoint written at an epoch's last batch resumes into the next epoch: the
+            # batches to skip belonged to the finished one.
+            self.skip = 0
         self.epoch = epoch
 
     def start_at(self, epoch: int, batches_done: int) -> None:

@@ -61,13 +61,15 @@ def test_resume_continues_from_the_checkpoint(trained, tiny_corpus, tmp_path):
     assert cli.trainer.global_step == 44
 
 
-def test_resume_mid_epoch_matches_an_uninterrupted_run(tiny_corpus, tmp_path):
-    """Stopping inside a shuffled epoch and resuming gives the very weights of a run that never
-    stopped: the batch order, optimiser, LR schedule and BatchNorm statistics all carry over."""
+@pytest.mark.parametrize(("stop", "every"), [(8, 4), (10, 5)])
+def test_resume_matches_an_uninterrupted_run(tiny_corpus, tmp_path, stop, every):
+    """Stopping at the end of the sorted epoch (8) or inside the shuffled one (10) and resuming
+    gives the very weights of a run that never stopped: the batch order, optimiser, LR
+    schedule and BatchNorm statistics all carry over."""
     import torch
 
     def run(name, steps, resume=None):
-        extra = ["--data.init_args.batch_size", "1", "--trainer.val_check_interval", "5"]
+        extra = ["--data.init_args.batch_size", "1", "--trainer.val_check_interval", str(every)]
         if resume is not None:
             extra += ["--ckpt_path", str(resume)]
         cli = make_cli(RECIPES / "ds2_debug.yaml",
@@ -76,10 +78,13 @@ def test_resume_mid_epoch_matches_an_uninterrupted_run(tiny_corpus, tmp_path):
 
     # 8 utterances, batch 1: epoch 0 is steps 1-8 (sorted), epoch 1 is 9-16 (shuffled)
     whole_trainer, whole = run("whole", 13)
-    run("first", 10)  # its last checkpoint is written at step 10, two batches into epoch 1
+    run("first", stop)  # validation, so last.ckpt, comes every `every` steps: the last at `stop`
     last = tmp_path / "first" / "ckpt" / "last.ckpt"
-    loops = torch.load(last, weights_only=True)["loops"]
-    assert loops["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 1, "batches": 2}]
+    saved = torch.load(last, weights_only=True)
+    assert saved["global_step"] == stop
+    state = saved["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+    # a checkpoint at an epoch's last batch is written before the epoch ends
+    assert state == [{"epoch": (stop - 1) // 8, "batches": (stop - 1) % 8 + 1}]
     trainer, resumed = run("second", 13, last)
     assert trainer.global_step == whole_trainer.global_step == 13
     for name, value in whole.items():
