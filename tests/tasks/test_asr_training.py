@@ -43,15 +43,24 @@ def test_checkpoint_loads_and_transcribes(trained, tiny_corpus, tmp_path):
     last = run_dir / "ckpt" / "last.ckpt"
     bundle = export(last, tmp_path / "bundle", RECIPES / "ds2_debug.yaml")
     assert bundle.stat().st_size < last.stat().st_size  # fp16, no optimiser state
+    import torch
+
+    from speechzoo.audio import load_audio
+
     entry = read_manifest(tiny_corpus / "test.jsonl")[0]
-    texts = []
+    wav = torch.from_numpy(load_audio(entry["audio_filepath"], 16000)[0])[None]
+    texts, outputs = [], []
     for source in (last, tmp_path / "bundle"):
         asr = speechzoo.load(source)
         text = asr.transcribe(entry["audio_filepath"])
         assert isinstance(text, str) and set(text) <= set(asr.tokenizer.alphabet)
         texts.append(text)
-    assert texts[0] == texts[1]  # fp16 export decodes the same
-    assert asr.transcribe([entry["audio_filepath"]] * 2) == [texts[0]] * 2
+        with torch.inference_mode():
+            outputs.append(asr.model(wav, torch.tensor([wav.shape[1]]))[0])
+    # fp16 weights give the same per-frame probabilities to rounding (a 40-step model's greedy
+    # text can still flip a near-tied frame, so compare the distributions, not the text)
+    torch.testing.assert_close(outputs[1].exp(), outputs[0].exp(), rtol=0, atol=0.02)
+    assert asr.transcribe([entry["audio_filepath"]] * 2) == [texts[1]] * 2
 
 
 def test_resume_continues_from_the_checkpoint(trained, tiny_corpus, tmp_path):
