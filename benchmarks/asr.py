@@ -4,7 +4,9 @@
    into voices never heard in training (``HELD_OUT_VARIANTS``) vs seen voices.
 2. Training: utterances/s and audio-seconds/s of ``deepspeech2_small()`` (AdamW, CTC) on one
    real batch of median-length training utterances, in fp32 and under bf16 autocast (what
-   ``precision: bf16-mixed`` runs on a CPU).
+   ``precision: bf16-mixed`` runs on a CPU), first with glibc's default allocator settings,
+   then keeping freed memory in the process as ``speechzoo train`` does
+   (``speechzoo/training/memory.py``).
 3. Inference: real-time factor (processing seconds / audio seconds, lower is faster) on ONE
    thread, batch size 1, of DS2 small and paper-sized vs the peer ``torchaudio.models.DeepSpeech``
    (DS1-style) sized to a similar parameter count and fed a 161-bin log spectrogram whose cost
@@ -42,6 +44,7 @@ from speechzoo.metrics import cer, wer
 from speechzoo.models.deepspeech2 import deepspeech2_paper, deepspeech2_small
 from speechzoo.text.english import CHARACTERS
 from speechzoo.text.tokenizer import CharTokenizer
+from speechzoo.training.memory import keep_freed_memory
 
 RATE = 16000
 RESULTS = Path(__file__).resolve().parent / "results" / "asr.json"
@@ -118,7 +121,7 @@ def median_batch(entries: list[dict], size: int) -> list[dict]:
     return ordered[start:start + size]
 
 
-def training(args: argparse.Namespace, precision: str) -> dict:
+def training(args: argparse.Namespace, precision: str, memory: str) -> dict:
     torch.manual_seed(0)
     entries = median_batch(read_manifest(args.train_manifest), args.train_batch)
     wavs = [torch.from_numpy(load_audio(e["audio_filepath"], RATE)[0]) for e in entries]
@@ -145,8 +148,8 @@ def training(args: argparse.Namespace, precision: str) -> dict:
     times = [step() for _ in range(args.steps)]
     audio = float(lengths.sum()) / RATE
     total = sum(times)
-    return {"model": "deepspeech2_small", "precision": precision, "params": n_params(model),
-            "optimizer": "AdamW",
+    return {"model": "deepspeech2_small", "precision": precision, "memory": memory,
+            "params": n_params(model), "optimizer": "AdamW",
             "threads": torch.get_num_threads(), "batch": len(entries),
             "batch_audio_s": audio, "steps": args.steps, "median_step_s": statistics.median(times),
             "utterances_per_s": len(entries) * args.steps / total,
@@ -246,7 +249,7 @@ def print_table(res: dict) -> None:
             print(f"  {name:<16}{g['utterances']:>6}{fmt(g['wer']):>8}{fmt(g['cer']):>8}")
     for t in res["training"]:
         print(f"\nTraining {t['model']} ({t['params'] / 1e6:.1f}M params, batch {t['batch']}, "
-              f"{res['threads']['training']} threads, {t['precision']}): "
+              f"{res['threads']['training']} threads, {t['precision']}, {t['memory']}): "
               f"{t['utterances_per_s']:.2f} utt/s, {t['audio_s_per_s']:.2f} audio-s/s, "
               f"median step {t['median_step_s']:.2f} s")
     print(f"\nInference, 1 thread, batch 1 (RTF = processing s / audio s, "
@@ -271,7 +274,10 @@ def main() -> None:
     print("quality ...", flush=True)
     res["quality"] = quality(args)
     print("training ...", flush=True)
-    res["training"] = [training(args, p) for p in ("32-true", "bf16-mixed")]
+    res["training"] = [training(args, p, "glibc default") for p in ("32-true", "bf16-mixed")]
+    if keep_freed_memory():
+        res["training"] += [training(args, p, "freed memory kept")
+                            for p in ("32-true", "bf16-mixed")]
     print("inference ...", flush=True)
     res["inference"] = inference(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)

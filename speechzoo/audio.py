@@ -80,9 +80,10 @@ def resample(wav: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _resampler(orig_rate: int, new_rate: int) -> T.Resample:
-    # Building the sinc kernel costs more than applying it: build it once per rate pair.
-    return T.Resample(orig_rate, new_rate)
+def _resampler(orig_rate: int, new_rate: int, device: str = "cpu") -> T.Resample:
+    # Building the sinc kernel costs more than applying it: build it once per rate pair
+    # (and device, so that a GPU batch never moves the kernel the CPU loaders share).
+    return T.Resample(orig_rate, new_rate).to(device)
 
 
 def change_speed(waveforms: torch.Tensor, lengths: torch.Tensor,
@@ -102,7 +103,7 @@ def change_speed(waveforms: torch.Tensor, lengths: torch.Tensor,
     orig = int(round(factor * 100))
     if orig == 100:
         return waveforms, lengths
-    out = _resampler(orig, 100).to(waveforms.device)(waveforms)
+    out = _resampler(orig, 100, str(waveforms.device))(waveforms)
     new_lengths = torch.div(lengths * 100 + orig - 1, orig, rounding_mode="floor")
     return out, new_lengths.clamp_max(out.shape[-1])
 

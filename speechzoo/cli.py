@@ -20,6 +20,7 @@ _EXAMPLES = """examples:
   speechzoo prepare synth-en
   speechzoo prepare librispeech /data/LibriSpeech
   speechzoo export runs/ds2/checkpoints/last.ckpt my-model --recipe recipes/ds2.yaml
+  speechzoo export A.ckpt B.ckpt C.ckpt my-model          the average of three checkpoints
 """
 
 
@@ -48,8 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--markov", type=int, default=30000,
                    help="synth-en: generated (Wikipedia-Markov) training sentences added to the "
                    "real ones; each is spoken once (default: 30000, about 33 hours)")
-    e = sub.add_parser("export", help="a training checkpoint -> a small fp16 bundle folder")
-    e.add_argument("checkpoint")
+    e = sub.add_parser("export", help="a training checkpoint -> a small fp16 bundle folder",
+                       description="Write a bundle (fp16 weights, no optimiser state) from a "
+                       "training checkpoint, or from the average of several checkpoints of one "
+                       "run (e.g. the last few: usually a little more accurate).")
+    e.add_argument("checkpoint", nargs="+", help="one checkpoint, or several to average")
     e.add_argument("out", help="folder to write model.ckpt into")
     e.add_argument("--recipe", help="recipe to copy in as config.yaml")
     return p

@@ -11,6 +11,7 @@ import os
 import pickle
 import shutil
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -153,21 +154,46 @@ def load(name_or_path: str | os.PathLike = "ds2-en") -> SpeechRecognizer:
     return SpeechRecognizer(_build(ckpt, str(path)), CharTokenizer(ckpt["speechzoo"]["alphabet"]))
 
 
-def export(checkpoint: str | os.PathLike, out: str | os.PathLike,
+def average_checkpoints(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
+    """The mean of several checkpoints' weights, as one checkpoint (the last one's metadata).
+
+    Averaging the last few checkpoints of a run smooths out the noise of the final steps and
+    usually lowers the error a little at no cost (as ESPnet and NeMo do after training).
+    BatchNorm running statistics are averaged like weights; integer buffers (step counters)
+    come from the last checkpoint.
+    """
+    ckpts = [read_checkpoint(p) for p in paths]
+    last = ckpts[-1]
+    for path, ckpt in zip(paths, ckpts, strict=True):
+        if ckpt["speechzoo"] != last["speechzoo"] or ckpt["state_dict"].keys() != \
+                last["state_dict"].keys():
+            raise CheckpointError(f"cannot average {path} with {paths[-1]}: they hold different "
+                                  "models (class, constructor arguments or alphabet differ)")
+    state = {k: torch.stack([c["state_dict"][k].float() for c in ckpts]).mean(0)
+             if v.is_floating_point() else v for k, v in last["state_dict"].items()}
+    return dict(last, state_dict=state, averaged_steps=[c.get("global_step") for c in ckpts])
+
+
+def export(checkpoint: str | os.PathLike | Sequence[str | os.PathLike], out: str | os.PathLike,
            recipe: str | os.PathLike | None = None) -> Path:
     """Write a bundle: ``out/model.ckpt`` with fp16 weights and no optimiser state.
 
     Args:
-        checkpoint: a training checkpoint.
+        checkpoint: a training checkpoint, or several of one model to average
+            (:func:`average_checkpoints`).
         out: the bundle folder.
         recipe: copied to ``out/config.yaml`` if given.
     """
-    ckpt = read_checkpoint(checkpoint)
-    _build(ckpt, str(checkpoint))  # fail here, not at load time, if the weights do not fit
+    paths = [checkpoint] if isinstance(checkpoint, (str, os.PathLike)) else list(checkpoint)
+    if not paths:
+        raise CheckpointError("export needs at least one checkpoint")
+    ckpt = average_checkpoints(paths) if len(paths) > 1 else read_checkpoint(paths[0])
+    _build(ckpt, str(paths[-1]))  # fail here, not at load time, if the weights do not fit
     slim = {"speechzoo": ckpt["speechzoo"], "hyper_parameters": ckpt.get("hyper_parameters", {}),
             "state_dict": {k: v.half() if v.is_floating_point() else v
                            for k, v in ckpt["state_dict"].items()},
-            "global_step": ckpt.get("global_step"), "epoch": ckpt.get("epoch")}
+            "global_step": ckpt.get("global_step"), "epoch": ckpt.get("epoch"),
+            "averaged_steps": ckpt.get("averaged_steps")}
     out = Path(out)
     with atomic_path(out / CHECKPOINT) as tmp:
         torch.save(slim, tmp)

@@ -162,3 +162,28 @@ def test_init_weights_warm_starts_from_a_bundle(trained, tmp_path):
         make_cli(RECIPES / "ds2_debug.yaml", ["--model.init_args.init_weights", str(bundle),
                                               "--model.init_args.model.init_args.rnn_hidden",
                                               "16"], subcommand=None)
+
+
+def test_export_averages_checkpoints(trained, tmp_path):
+    import torch
+
+    from speechzoo.errors import CheckpointError
+
+    _, run_dir = trained
+    last = run_dir / "ckpt" / "last.ckpt"
+    ckpt = torch.load(last, weights_only=True)
+    shifted = dict(ckpt, global_step=99, state_dict={
+        k: v + 1 if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()})
+    torch.save(shifted, tmp_path / "shifted.ckpt")
+    bundle = export([last, tmp_path / "shifted.ckpt"], tmp_path / "avg")
+    averaged = torch.load(bundle, weights_only=True)
+    assert averaged["averaged_steps"] == [ckpt["global_step"], 99]
+    for name, value in ckpt["state_dict"].items():
+        expected = value + 0.5 if value.is_floating_point() else value
+        torch.testing.assert_close(averaged["state_dict"][name].float(), expected.float(),
+                                   atol=0.01, rtol=0.002)  # fp16 bundle
+    other = dict(ckpt, speechzoo=dict(ckpt["speechzoo"], alphabet="ab"))
+    torch.save(other, tmp_path / "other.ckpt")
+    with pytest.raises(CheckpointError, match="different models"):
+        export([last, tmp_path / "other.ckpt"], tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
