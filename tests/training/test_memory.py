@@ -1,3 +1,4 @@
+import os
 import resource
 
 import pytest
@@ -24,3 +25,22 @@ def test_freed_memory_is_reused_without_page_faults():
         assert _page_faults() > 5 * 10000
     finally:
         keep_freed_memory()
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_a_fork_does_not_share_the_kept_memory():
+    """A forked DataLoader worker must not pin the kept heap: the parent reusing it would
+    copy every page."""
+    if not keep_freed_memory():
+        pytest.skip("the C library is not glibc")
+    torch.ones(64 * 2**20)  # 256 MB written and freed: kept in the process
+    kept = _resident_bytes()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert _resident_bytes() < kept - 200 * 2**20
