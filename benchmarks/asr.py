@@ -2,11 +2,11 @@
 
 1. Quality: greedy WER/CER of a trained model on the synth-en test split, overall and split
    into voices never heard in training (``HELD_OUT_VARIANTS``) vs seen voices.
-2. Training: utterances/s and audio-seconds/s of ``deepspeech2_small()`` (AdamW, CTC) on one
-   real batch of median-length training utterances, in fp32 and under bf16 autocast (what
-   ``precision: bf16-mixed`` runs on a CPU), first with glibc's default allocator settings,
-   then keeping freed memory in the process as ``speechzoo train`` does
-   (``speechzoo/training/memory.py``).
+2. Training: utterances/s and audio-seconds/s of ``deepspeech2_small()`` (AdamW, CTC) over
+   real batches of training utterances from random duration buckets, in fp32 and under bf16
+   autocast (what ``precision: bf16-mixed`` runs on a CPU), each under glibc's allocator and
+   under tcmalloc (what ``speechzoo train`` uses when installed:
+   ``speechzoo/training/allocator.py``).
 3. Inference: real-time factor (processing seconds / audio seconds, lower is faster) on ONE
    thread, batch size 1, of DS2 small and paper-sized vs the peer ``torchaudio.models.DeepSpeech``
    (DS1-style) sized to a similar parameter count and fed a 161-bin log spectrogram whose cost
@@ -24,7 +24,10 @@ import datetime
 import json
 import os
 import platform
+import random
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -44,7 +47,7 @@ from speechzoo.metrics import cer, wer
 from speechzoo.models.deepspeech2 import deepspeech2_paper, deepspeech2_small
 from speechzoo.text.english import CHARACTERS
 from speechzoo.text.tokenizer import CharTokenizer
-from speechzoo.training.memory import keep_freed_memory
+from speechzoo.training.allocator import tcmalloc_environment
 
 RATE = 16000
 RESULTS = Path(__file__).resolve().parent / "results" / "asr.json"
@@ -71,6 +74,7 @@ def parse_args() -> argparse.Namespace:
                    help="smoke test: 8 utterances for quality, 2 for inference (the paper-sized "
                         "pair on the shortest one), 2 training steps, 1 repeat")
     p.add_argument("--out", type=Path, default=RESULTS, help="JSON results file")
+    p.add_argument("--training-only", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.quick:
         args.repeats, args.steps, args.utterances = 1, 2, 2
@@ -114,27 +118,32 @@ def quality(args: argparse.Namespace) -> dict | None:
     return result
 
 
-def median_batch(entries: list[dict], size: int) -> list[dict]:
-    """``size`` utterances of similar duration around the median."""
+def bucket_batches(entries: list[dict], size: int, count: int) -> list[list[dict]]:
+    """``count`` batches of ``size`` utterances of similar duration from random places in the
+    duration order, like the shuffled SortaGrad buckets of a real run (seeded)."""
     ordered = sorted(entries, key=lambda e: e["duration"])
-    start = max(0, len(ordered) // 2 - size // 2)
-    return ordered[start:start + size]
+    rng = random.Random(0)
+    starts = [rng.randrange(max(1, len(ordered) - size)) for _ in range(count)]
+    return [ordered[i:i + size] for i in starts]
 
 
-def training(args: argparse.Namespace, precision: str, memory: str) -> dict:
-    torch.manual_seed(0)
-    entries = median_batch(read_manifest(args.train_manifest), args.train_batch)
+def collate(entries: list[dict], tok: CharTokenizer) -> tuple[torch.Tensor, ...]:
     wavs = [torch.from_numpy(load_audio(e["audio_filepath"], RATE)[0]) for e in entries]
-    lengths = torch.tensor([len(w) for w in wavs])
-    waves = pad_sequence(wavs, batch_first=True)
-    tok = CharTokenizer(CHARACTERS)
     labels = [torch.tensor(tok.encode(e["text"])) for e in entries]
-    label_lengths = torch.tensor([len(x) for x in labels])
-    labels = pad_sequence(labels, batch_first=True)
+    return (pad_sequence(wavs, batch_first=True), torch.tensor([len(w) for w in wavs]),
+            pad_sequence(labels, batch_first=True), torch.tensor([len(x) for x in labels]))
+
+
+def training(args: argparse.Namespace, precision: str) -> dict:
+    """Steps of DS2 small on different batches; the first (warm-up) is not timed."""
+    torch.manual_seed(0)
+    tok = CharTokenizer(CHARACTERS)
+    batches = [collate(b, tok) for b in bucket_batches(read_manifest(args.train_manifest),
+                                                        args.train_batch, args.steps + 1)]
     model = deepspeech2_small(len(tok)).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
 
-    def step() -> float:
+    def step(waves, lengths, labels, label_lengths) -> float:
         start = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
             log_probs, frames = model(waves, lengths)
@@ -144,16 +153,33 @@ def training(args: argparse.Namespace, precision: str, memory: str) -> dict:
         opt.step()
         return time.perf_counter() - start
 
-    step()  # warm-up
-    times = [step() for _ in range(args.steps)]
-    audio = float(lengths.sum()) / RATE
-    total = sum(times)
-    return {"model": "deepspeech2_small", "precision": precision, "memory": memory,
-            "params": n_params(model), "optimizer": "AdamW",
-            "threads": torch.get_num_threads(), "batch": len(entries),
-            "batch_audio_s": audio, "steps": args.steps, "median_step_s": statistics.median(times),
-            "utterances_per_s": len(entries) * args.steps / total,
-            "audio_s_per_s": audio * args.steps / total}
+    step(*batches[0])
+    times = [step(*b) for b in batches[1:]]
+    audio = sum(float(b[1].sum()) for b in batches[1:]) / RATE
+    return {"model": "deepspeech2_small", "precision": precision, "params": n_params(model),
+            "optimizer": "AdamW", "threads": torch.get_num_threads(), "batch": args.train_batch,
+            "steps": args.steps, "median_step_s": statistics.median(times),
+            "utterances_per_s": args.train_batch * args.steps / sum(times),
+            "audio_s_per_s": audio / sum(times)}
+
+
+def training_by_allocator(args: argparse.Namespace) -> list[dict]:
+    """The training part in a fresh process per allocator (chosen at process start): glibc's,
+    and tcmalloc as ``speechzoo train`` uses when installed."""
+    envs = {"glibc": {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}}
+    tcmalloc = tcmalloc_environment(envs["glibc"])
+    if tcmalloc is None:
+        print("note: tcmalloc not installed; training timed under glibc only")
+    else:
+        envs["tcmalloc"] = tcmalloc
+    results = []
+    for allocator, env in envs.items():
+        cmd = [sys.executable, __file__, "--training-only", "--train-manifest",
+               str(args.train_manifest), "--threads", str(args.threads), "--steps",
+               str(args.steps), "--train-batch", str(args.train_batch)]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+        results += [dict(r, allocator=allocator) for r in json.loads(out.splitlines()[-1])]
+    return results
 
 
 class SpectrogramDeepSpeech(torch.nn.Module):
@@ -249,7 +275,7 @@ def print_table(res: dict) -> None:
             print(f"  {name:<16}{g['utterances']:>6}{fmt(g['wer']):>8}{fmt(g['cer']):>8}")
     for t in res["training"]:
         print(f"\nTraining {t['model']} ({t['params'] / 1e6:.1f}M params, batch {t['batch']}, "
-              f"{res['threads']['training']} threads, {t['precision']}, {t['memory']}): "
+              f"{res['threads']['training']} threads, {t['precision']}, {t['allocator']}): "
               f"{t['utterances_per_s']:.2f} utt/s, {t['audio_s_per_s']:.2f} audio-s/s, "
               f"median step {t['median_step_s']:.2f} s")
     print(f"\nInference, 1 thread, batch 1 (RTF = processing s / audio s, "
@@ -267,6 +293,9 @@ def print_table(res: dict) -> None:
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
+    if args.training_only:
+        print(json.dumps([training(args, p) for p in ("32-true", "bf16-mixed")]))
+        return
     res = {"machine": machine(), "torch": torch.__version__,
            "threads": {"quality": args.threads, "training": args.threads, "inference": 1},
            "quick": args.quick, "repeats": args.repeats,
@@ -274,10 +303,7 @@ def main() -> None:
     print("quality ...", flush=True)
     res["quality"] = quality(args)
     print("training ...", flush=True)
-    res["training"] = [training(args, p, "glibc default") for p in ("32-true", "bf16-mixed")]
-    if keep_freed_memory():
-        res["training"] += [training(args, p, "freed memory kept")
-                            for p in ("32-true", "bf16-mixed")]
+    res["training"] = training_by_allocator(args)
     print("inference ...", flush=True)
     res["inference"] = inference(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -84,7 +84,12 @@ def _run(argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
+    if argv is None:  # the `speechzoo` command itself, not a call from Python
+        argv = sys.argv[1:]
+        if argv and argv[0] in _LIGHTNING:
+            from speechzoo.training.allocator import exec_under_tcmalloc
+
+            exec_under_tcmalloc(argv)  # faster CPU training (speechzoo/training/allocator.py)
     if len(argv) >= 2 and argv[0] in _LIGHTNING and argv[1] in ("-h", "--help"):
         # LightningCLI's own help needs a recipe: `speechzoo train RECIPE --help`
         print(f"usage: speechzoo {argv[0]} RECIPE [LightningCLI overrides ...]\n\n{_EXAMPLES}")
