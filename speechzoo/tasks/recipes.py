@@ -6,6 +6,7 @@ injected as its ``model``), ``data`` and ``seed_everything``.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -17,7 +18,31 @@ from speechzoo.errors import ConfigError, SpeechZooError
 SUBCOMMANDS = ("fit", "validate", "test")
 
 
+def _flatten(tree: object, prefix: str = "") -> dict[str, object]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    return {k: v for key, value in tree.items()
+            for k, v in _flatten(value, f"{prefix}.{key}").items()}
+
+
 class _CLI(LightningCLI):
+    def _parse_ckpt_path(self) -> None:
+        # Lightning applies a resumed checkpoint's hyperparameters over the recipe and the
+        # command line, so `--ckpt_path X --model.init_args.lr Y` silently keeps X's lr.
+        sub = self.config.get("subcommand")
+        before = _flatten(self.config[sub]["model"].as_dict()) if sub else {}
+        super()._parse_ckpt_path()
+        if sub:
+            after = _flatten(self.config[sub]["model"].as_dict())
+            changed = sorted(f"model{k}" for k in before.keys() & after.keys()
+                             if before[k] != after[k])
+            if changed:
+                warnings.warn(f"resuming from {self.config[sub]['ckpt_path']} restores its model "
+                              f"settings, overriding {', '.join(changed)} of the recipe "
+                              "or command line; to train on with other settings, start a new "
+                              "run from its weights: --model.init_args.init_weights CKPT",
+                              stacklevel=2)
+
     def instantiate_classes(self) -> None:
         # jsonargparse re-raises a constructor's error as a bare ValueError: recover ours.
         try:

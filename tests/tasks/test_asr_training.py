@@ -187,3 +187,12 @@ def test_export_averages_checkpoints(trained, tmp_path):
     with pytest.raises(CheckpointError, match="different models"):
         export([last, tmp_path / "other.ckpt"], tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
+
+
+def test_resume_warns_that_the_checkpoint_settings_win(trained, tiny_corpus, tmp_path):
+    _, run_dir = trained
+    with pytest.warns(UserWarning, match=r"model\.init_args\.lr of the recipe"):
+        cli = make_cli(RECIPES / "ds2_debug.yaml", _overrides(tiny_corpus, tmp_path, 41)
+                       + ["--ckpt_path", str(run_dir / "ckpt" / "last.ckpt"),
+                          "--model.init_args.lr", "0.123"])
+    assert cli.model.hparams.lr != 0.123
