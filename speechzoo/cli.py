@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("export", help="a training checkpoint -> a small fp16 bundle folder",
                        description="Write a bundle (fp16 weights, no optimiser state) from a "
                        "training checkpoint, or from the average of several checkpoints of one "
-                       "run (e.g. the last few: usually a little more accurate).")
+                       "run (e.g. the last few: often a little more accurate).")
     e.add_argument("checkpoint", nargs="+", help="one checkpoint, or several to average")
     e.add_argument("out", help="folder to write model.ckpt into")
     e.add_argument("--recipe", help="recipe to copy in as config.yaml")

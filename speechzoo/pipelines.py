@@ -158,7 +158,8 @@ def average_checkpoints(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
     """The mean of several checkpoints' weights, as one checkpoint (the last one's metadata).
 
     Averaging the last few checkpoints of a run smooths out the noise of the final steps and
-    usually lowers the error a little at no cost (as ESPnet and NeMo do after training).
+    often lowers the error a little at no cost (ESPnet and NeMo do it after training; for
+    ds2-en, whose dev WER had levelled off, it did not help).
     BatchNorm running statistics are averaged like weights; integer buffers (step counters)
     come from the last checkpoint.
     """
