@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn.utils.rnn import pad_sequence
 from torchaudio.models import DeepSpeech
 
 import speechzoo
@@ -41,6 +40,7 @@ from speechzoo.audio import load_audio
 from speechzoo.data.corpora import data_root
 from speechzoo.data.corpora.synth_en import HELD_OUT_VARIANTS
 from speechzoo.data.manifest import read_manifest
+from speechzoo.data.speech import SpeechDataset, collate_speech
 from speechzoo.errors import SpeechZooError
 from speechzoo.losses import ctc_loss
 from speechzoo.metrics import cer, wer
@@ -127,35 +127,31 @@ def bucket_batches(entries: list[dict], size: int, count: int) -> list[list[dict
     return [ordered[i:i + size] for i in starts]
 
 
-def collate(entries: list[dict], tok: CharTokenizer) -> tuple[torch.Tensor, ...]:
-    wavs = [torch.from_numpy(load_audio(e["audio_filepath"], RATE)[0]) for e in entries]
-    labels = [torch.tensor(tok.encode(e["text"])) for e in entries]
-    return (pad_sequence(wavs, batch_first=True), torch.tensor([len(w) for w in wavs]),
-            pad_sequence(labels, batch_first=True), torch.tensor([len(x) for x in labels]))
-
-
 def training(args: argparse.Namespace, precision: str) -> dict:
     """Steps of DS2 small on different batches; the first (warm-up) is not timed."""
     torch.manual_seed(0)
     tok = CharTokenizer(CHARACTERS)
-    batches = [collate(b, tok) for b in bucket_batches(read_manifest(args.train_manifest),
-                                                        args.train_batch, args.steps + 1)]
+    batches = []
+    for entries in bucket_batches(read_manifest(args.train_manifest), args.train_batch,
+                                  args.steps + 1):
+        dataset = SpeechDataset(entries, tok, RATE)
+        batches.append(collate_speech([dataset[i] for i in range(len(dataset))]))
     model = deepspeech2_small(len(tok)).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
 
-    def step(waves, lengths, labels, label_lengths) -> float:
+    def step(batch: dict) -> float:
         start = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
-            log_probs, frames = model(waves, lengths)
-        loss = ctc_loss(log_probs.float(), frames, labels, label_lengths)
+            log_probs, frames = model(batch["waveforms"], batch["lengths"])
+        loss = ctc_loss(log_probs.float(), frames, batch["labels"], batch["label_lengths"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         return time.perf_counter() - start
 
-    step(*batches[0])
-    times = [step(*b) for b in batches[1:]]
-    audio = sum(float(b[1].sum()) for b in batches[1:]) / RATE
+    step(batches[0])
+    times = [step(b) for b in batches[1:]]
+    audio = sum(float(b["lengths"].sum()) for b in batches[1:]) / RATE
     return {"model": "deepspeech2_small", "precision": precision, "params": n_params(model),
             "optimizer": "AdamW", "threads": torch.get_num_threads(), "batch": args.train_batch,
             "steps": args.steps, "median_step_s": statistics.median(times),

@@ -12,7 +12,7 @@ from speechzoo.data.manifest import read_manifest
 from speechzoo.metrics import cer, wer
 
 HELDOUT = read_manifest(Path(__file__).parent / "data" / "heldout" / "heldout.jsonl")
-# The shipped model (about 5 hours of training) scores CER 0.06 / WER 0.29 on these four (its
+# The shipped model (about 7 hours of training) scores CER 0.06 / WER 0.29 on these four (a
 # predecessor 0.04 / 0.23, though worse on the whole test split), a 40-minute model scored
 # 0.14 / 0.58 and an untrained one CER ~1, so the bounds catch a broken or regressed bundle.
 # Tighten them as the bundle improves.
