@@ -37,16 +37,17 @@ from torchaudio.models import DeepSpeech
 
 import speechzoo
 from speechzoo.audio import load_audio
+from speechzoo.data.collate import collate
 from speechzoo.data.corpora import data_root
 from speechzoo.data.corpora.synth_en import HELD_OUT_VARIANTS
+from speechzoo.data.datasets import SpeechDataset
 from speechzoo.data.manifest import read_manifest
-from speechzoo.data.speech import SpeechDataset, collate_speech
 from speechzoo.errors import SpeechZooError
 from speechzoo.losses import ctc_loss
 from speechzoo.metrics import cer, wer
 from speechzoo.models.deepspeech2 import deepspeech2_paper, deepspeech2_small
 from speechzoo.text.english import CHARACTERS
-from speechzoo.text.tokenizer import CharTokenizer
+from speechzoo.text.tokenizers import CharTokenizer
 from speechzoo.training.allocator import tcmalloc_environment
 
 RATE = 16000
@@ -135,15 +136,15 @@ def training(args: argparse.Namespace, precision: str) -> dict:
     for entries in bucket_batches(read_manifest(args.train_manifest), args.train_batch,
                                   args.steps + 1):
         dataset = SpeechDataset(entries, tok, RATE)
-        batches.append(collate_speech([dataset[i] for i in range(len(dataset))]))
+        batches.append(collate([dataset[i] for i in range(len(dataset))]))
     model = deepspeech2_small(len(tok)).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
 
     def step(batch: dict) -> float:
         start = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
-            log_probs, frames = model(batch["waveforms"], batch["lengths"])
-        loss = ctc_loss(log_probs.float(), frames, batch["labels"], batch["label_lengths"])
+            log_probs, frames = model(batch["audio"], batch["audio_lengths"])
+        loss = ctc_loss(log_probs.float(), frames, batch["labels"], batch["labels_lengths"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -151,7 +152,7 @@ def training(args: argparse.Namespace, precision: str) -> dict:
 
     step(batches[0])
     times = [step(b) for b in batches[1:]]
-    audio = sum(float(b["lengths"].sum()) for b in batches[1:]) / RATE
+    audio = sum(float(b["audio_lengths"].sum()) for b in batches[1:]) / RATE
     return {"model": "deepspeech2_small", "precision": precision, "params": n_params(model),
             "optimizer": "AdamW", "threads": torch.get_num_threads(), "batch": args.train_batch,
             "steps": args.steps, "median_step_s": statistics.median(times),

@@ -1,7 +1,6 @@
 """Audio in and out: load (soundfile), resample, mono-mix, save atomically.
 
-Features (spectrograms) live with the models that use them, so a checkpoint carries its own
-front end.
+Features (spectrograms) are in ``speechzoo.features``.
 """
 
 from __future__ import annotations
@@ -35,6 +34,9 @@ def load_audio(path: str | os.PathLike, sample_rate: int | None = None) -> tuple
         AudioError: the file is missing, cannot be decoded, or holds no samples.
     """
     path = Path(path)
+    if path.is_dir():
+        raise AudioError(f"{path} is a folder, not an audio file; give the files in it, e.g. "
+                         f"{path}/*.wav")
     if not path.is_file():
         raise AudioError(f"audio file {path} does not exist; check the path")
     try:

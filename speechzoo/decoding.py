@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from speechzoo.text.tokenizer import CharTokenizer
+from speechzoo.text.tokenizers import CharTokenizer
 
 
 def ctc_greedy(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> list[list[int]]:

@@ -22,3 +22,7 @@ class DataError(SpeechZooError, ValueError):
 
 class CheckpointError(SpeechZooError, ValueError):
     """A checkpoint that is missing, truncated or of an unknown kind."""
+
+
+class TextError(SpeechZooError, ValueError):
+    """Text that a front end cannot handle (unsupported characters, an unknown inventory)."""

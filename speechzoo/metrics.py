@@ -1,4 +1,9 @@
-"""Error rates over a corpus: total edits over total reference tokens."""
+"""Error rates over a corpus: total edits over total reference tokens.
+
+Both follow the usual definitions (jiwer's, NeMo's): word errors over whitespace-separated
+words; character errors over the characters of the texts with runs of whitespace made one
+space, spaces counted.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,16 @@ from collections.abc import Sequence
 
 from torchaudio.functional import edit_distance
 
+from speechzoo.errors import DataError
+
 
 def _rate(refs: Sequence[Sequence], hyps: Sequence[Sequence]) -> float:
     if len(refs) != len(hyps):
         raise ValueError(f"{len(refs)} references but {len(hyps)} hypotheses")
-    edits = sum(edit_distance(r, h) for r, h in zip(refs, hyps, strict=True))
-    return edits / max(1, sum(len(r) for r in refs))
+    total = sum(len(r) for r in refs)
+    if total == 0:
+        raise DataError("the references hold no words: an error rate needs some")
+    return sum(edit_distance(r, h) for r, h in zip(refs, hyps, strict=True)) / total
 
 
 def wer(references: Sequence[str], hypotheses: Sequence[str]) -> float:

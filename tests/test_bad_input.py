@@ -10,9 +10,9 @@ from speechzoo.audio import load_audio
 from speechzoo.cli import main
 from speechzoo.errors import AudioError, CheckpointError, DataError
 from speechzoo.models.deepspeech2 import DeepSpeech2
-from speechzoo.pipelines import SpeechRecognizer
+from speechzoo.pipelines.asr import SpeechRecognizer
 from speechzoo.text.english import CHARACTERS
-from speechzoo.text.tokenizer import CharTokenizer
+from speechzoo.text.tokenizers import CharTokenizer
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from speechzoo.errors import DataError
 from speechzoo.losses import ctc_frames_needed, ctc_loss
 from speechzoo.metrics import cer, wer
 from speechzoo.text.english import CHARACTERS
-from speechzoo.text.tokenizer import CharTokenizer
+from speechzoo.text.tokenizers import CharTokenizer
 
 
 def test_ctc_loss_finite_and_differentiable():

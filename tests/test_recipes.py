@@ -19,10 +19,8 @@ def test_there_are_recipes():
 
 @pytest.mark.parametrize("recipe", ALL, ids=lambda p: p.name)
 def test_recipe_instantiates(recipe):
-    cli = make_cli(recipe, subcommand=None)
-    task = cli.model
-    assert task.model.num_classes == len(task.tokenizer)
-    assert cli.datamodule.sample_rate == task.model.sample_rate
+    cli = make_cli(recipe, subcommand=None)  # fails on any key the classes do not take
+    assert sum(p.numel() for p in cli.model.parameters()) > 0
 
 
 def test_unknown_key_is_a_config_error(tmp_path):

@@ -1,6 +1,7 @@
 """The one manifest format: JSON lines, compatible with NeMo's.
 
-Each line holds ``audio_filepath`` (absolute, or relative to the manifest's folder),
+Each line holds ``audio_filepath`` (absolute, or relative to the manifest's folder, as is
+every ``*_filepath`` field),
 ``duration`` (seconds) and ``text``, plus optional fields (``phonemes``, ``durations``,
 ``speaker``, ``midi_filepath``, ...) that other tasks use.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,17 @@ from speechzoo.files import atomic_path
 REQUIRED_FIELDS = ("audio_filepath", "duration")
 
 
-def read_manifest(path: str | os.PathLike) -> list[dict[str, Any]]:
+def read_manifest(path: str | os.PathLike, required: Sequence[str] = REQUIRED_FIELDS,
+                  ) -> list[dict[str, Any]]:
     """Read a JSONL manifest; relative audio paths are resolved against its folder.
 
+    Args:
+        path: the manifest.
+        required: fields every line must have (each task asks for its own, e.g. ``text``).
+
     Raises:
-        DataError: if the file is missing, a line is not JSON, or a required field is absent.
+        DataError: if the file is missing, a line is not a JSON object, or a required field is
+            absent (naming the file and line).
     """
     path = Path(path)
     if not path.is_file():
@@ -39,13 +46,16 @@ def read_manifest(path: str | os.PathLike) -> list[dict[str, Any]]:
             except json.JSONDecodeError as e:
                 raise DataError(f"{path}:{line_no}: not valid JSON ({e.msg}); each line of a "
                                 "manifest must be one JSON object") from None
-            missing = [k for k in REQUIRED_FIELDS if k not in entry]
+            if not isinstance(entry, dict):
+                raise DataError(f"{path}:{line_no}: not a JSON object; each line of a manifest "
+                                "must be one object such as {\"audio_filepath\": ...}")
+            missing = [k for k in required if k not in entry]
             if missing:
                 raise DataError(f"{path}:{line_no}: missing field(s) {missing}; every entry "
-                                f"needs {list(REQUIRED_FIELDS)}")
-            audio = Path(entry["audio_filepath"])
-            if not audio.is_absolute():
-                entry["audio_filepath"] = str(path.parent / audio)
+                                f"needs {list(required)}")
+            for key in [k for k in entry if k.endswith("_filepath")]:
+                if not Path(entry[key]).is_absolute():
+                    entry[key] = str(path.parent / entry[key])
             entries.append(entry)
     if not entries:
         raise DataError(f"manifest {path} holds no entries")
@@ -67,9 +77,9 @@ def write_manifest(path: str | os.PathLike, entries: Iterable[dict[str, Any]],
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as f:
         for entry in entries:
             entry = dict(entry)
-            if base is not None:
-                audio = Path(entry["audio_filepath"]).resolve()
-                if audio.is_relative_to(base):
-                    entry["audio_filepath"] = str(audio.relative_to(base))
+            for key in [k for k in entry if k.endswith("_filepath") and base is not None]:
+                file = Path(entry[key]).resolve()
+                if file.is_relative_to(base):
+                    entry[key] = str(file.relative_to(base))
             f.write(json.dumps(entry, ensure_ascii=False) + "\n")
     return path

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from speechzoo.features import Spectrogram
 from speechzoo.layers.normalization import SequenceBatchNorm, length_mask
 from speechzoo.models import constructor_args
 
@@ -24,40 +25,6 @@ _GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
 def clipped_relu(x: torch.Tensor) -> torch.Tensor:
     return x.clamp(0.0, CLIP)
-
-
-class _Spectrogram(nn.Module):
-    """Log power spectrogram, normalised per utterance and frequency (section 3 / 3.1).
-
-    Frames lie wholly inside the signal (no centring), so the frames of a padded sequence are
-    exactly those of the sequence alone.
-    """
-
-    def __init__(self, sample_rate: int, window_ms: float, hop_ms: float) -> None:
-        super().__init__()
-        self.win = int(round(sample_rate * window_ms / 1000))
-        self.hop = int(round(sample_rate * hop_ms / 1000))
-        self.register_buffer("window", torch.hann_window(self.win), persistent=False)
-
-    @property
-    def bins(self) -> int:
-        return self.win // 2 + 1
-
-    def frames(self, samples: torch.Tensor) -> torch.Tensor:
-        return torch.div(samples - self.win, self.hop, rounding_mode="floor").clamp_min(0) + 1
-
-    def forward(self, wav: torch.Tensor, lengths: torch.Tensor):
-        if wav.shape[-1] < self.win:
-            wav = F.pad(wav, (0, self.win - wav.shape[-1]))
-        spec = torch.stft(wav.float(), self.win, self.hop, window=self.window, center=False,
-                          return_complex=True).abs().pow(2)
-        x = torch.log(spec + 1e-10)  # (B, F, T)
-        n = self.frames(lengths)
-        m = length_mask(n, x.shape[-1]).unsqueeze(1).to(x.dtype)
-        count = n.view(-1, 1, 1).to(x.dtype)
-        mean = (x * m).sum(-1, keepdim=True) / count
-        std = ((((x - mean) * m) ** 2).sum(-1, keepdim=True) / count).sqrt()
-        return (x - mean) / (std + 1e-5) * m, n
 
 
 class _ConvBlock(nn.Module):
@@ -193,7 +160,9 @@ class DeepSpeech2(nn.Module):
             raise ValueError("conv_channels, conv_kernels and conv_strides need one entry per "
                              "convolution")
         self.num_classes, self.sample_rate = num_classes, sample_rate
-        self.features = _Spectrogram(sample_rate, window_ms, hop_ms)
+        # Log power spectrogram of 20 ms windows every 10 ms, normalised per utterance and
+        # frequency (sections 3 and 3.1).
+        self.features = Spectrogram(sample_rate, window_ms, hop_ms, normalize=True)
         freq, cin = self.features.bins, 1
         self.convs = nn.ModuleList()
         for cout, kernel, stride in zip(conv_channels, conv_kernels, conv_strides, strict=True):

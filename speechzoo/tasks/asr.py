@@ -12,12 +12,13 @@ from torch import nn
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
 from speechzoo.audio import change_speed
+from speechzoo.checkpoints import FORMAT, network_spec, read_bundle
+from speechzoo.data.datasets import SpeechDataset
 from speechzoo.decoding import greedy_transcripts
 from speechzoo.errors import ConfigError
 from speechzoo.losses import ctc_loss
-from speechzoo.models import class_path
 from speechzoo.text.english import CHARACTERS
-from speechzoo.text.tokenizer import CharTokenizer
+from speechzoo.text.tokenizers import CharTokenizer
 
 
 class ASRTask(L.LightningModule):
@@ -56,51 +57,58 @@ class ASRTask(L.LightningModule):
                               f"{alphabet!r} needs {len(self.tokenizer)} (one per character "
                               "+ blank); set num_classes to match")
         if init_weights is not None:
-            from speechzoo.pipelines import load_weights
-
-            load_weights(model, init_weights)
-        self.model = model
+            read_bundle(init_weights).load_into(model, "acoustic")
+        self.acoustic = model  # named by its role, so checkpoints hold "acoustic.<param>"
         self.save_hyperparameters(ignore=["model"])
         self.val_wer, self.val_cer = WordErrorRate(), CharErrorRate()
         self.test_wer, self.test_cer = WordErrorRate(), CharErrorRate()
 
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None)
-        rate = getattr(dm, "sample_rate", self.model.sample_rate)
-        if rate != self.model.sample_rate:
-            raise ConfigError(f"data.sample_rate is {rate} but the model listens at "
-                              f"{self.model.sample_rate} Hz; make them equal in the recipe")
+        if hasattr(dm, "bind"):
+            # The data take the task's tokenizer and the model's sample rate: one source.
+            dm.bind(self.dataset, SpeechDataset.required)
+
+    def dataset(self, entries: list[dict], source: str) -> SpeechDataset:
+        """Manifest entries -> this task's dataset (labels from its tokenizer, audio at the
+        model's rate)."""
+        return SpeechDataset(entries, self.tokenizer, self.acoustic.sample_rate, source)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # The model goes in as (class path, constructor arguments), not as a pickled object,
-        # so checkpoints load with weights_only=True; outside hyper_parameters, which
-        # LightningCLI feeds back to this constructor on resume.
-        checkpoint["speechzoo"] = {"task": "asr", "model_class": class_path(self.model),
-                                   "model_args": dict(self.model.config),
-                                   "alphabet": self.tokenizer.alphabet}
+        # The bundle header (speechzoo.checkpoints): the network as (class path, constructor
+        # arguments), never a pickled object, so checkpoints load with weights_only=True; it
+        # sits outside hyper_parameters, which LightningCLI feeds back to this constructor.
+        frontend = {"tokenizer": self.tokenizer.to_dict(),
+                    "sample_rate": self.acoustic.sample_rate}
+        if hasattr(self.acoustic, "features"):
+            frontend["features"] = network_spec(self.acoustic.features)
+        checkpoint["speechzoo"] = {"format": FORMAT, "task": "asr",
+                                   "networks": {"acoustic": network_spec(self.acoustic)},
+                                   "frontend": frontend,
+                                   "meta": {"task_args": dict(self.hparams)}}
 
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor):
-        return self.model(waveforms, lengths)
+        return self.acoustic(waveforms, lengths)
 
     def _loss(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        log_probs, frames = self.model(batch["waveforms"], batch["lengths"])
-        loss = ctc_loss(log_probs, frames, batch["labels"], batch["label_lengths"])
+        log_probs, frames = self.acoustic(batch["audio"], batch["audio_lengths"])
+        loss = ctc_loss(log_probs, frames, batch["labels"], batch["labels_lengths"])
         return loss, log_probs, frames
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         if self.hparams.speed_perturb:
             factor = random.Random(self.global_step).choice(self.hparams.speed_perturb)
-            waves, lengths = change_speed(batch["waveforms"], batch["lengths"], factor)
-            batch = dict(batch, waveforms=waves, lengths=lengths)
+            waves, lengths = change_speed(batch["audio"], batch["audio_lengths"], factor)
+            batch = dict(batch, audio=waves, audio_lengths=lengths)
         loss, _, _ = self._loss(batch)
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["lengths"]))
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["audio_lengths"]))
         return loss
 
     def _evaluate(self, batch: dict, batch_idx: int, prefix: str, wer, cer) -> None:
         loss, log_probs, frames = self._loss(batch)
         hyps = greedy_transcripts(log_probs, frames, self.tokenizer)
         refs = [self.tokenizer.decode(t[:n].tolist())
-                for t, n in zip(batch["labels"], batch["label_lengths"].tolist(), strict=True)]
+                for t, n in zip(batch["labels"], batch["labels_lengths"].tolist(), strict=True)]
         wer.update(hyps, refs)
         cer.update(hyps, refs)
         n = len(refs)

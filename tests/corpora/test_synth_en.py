@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speechzoo.data.corpora import espeak
 from speechzoo.data.corpora.synth_en import CORE_VARIANTS, HELD_OUT_VARIANTS, prepare_synth_en
 from speechzoo.data.manifest import read_manifest
 from speechzoo.errors import DataError
+from speechzoo.text import espeak
 from speechzoo.text.english import CHARACTERS
 
 

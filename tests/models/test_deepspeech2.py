@@ -64,13 +64,21 @@ def test_bad_rnn_type():
         tiny(rnn_type="transformer")
 
 
-def test_config_rebuilds_model():
-    from speechzoo.models import build_model, class_path
+def test_spec_rebuilds_the_same_model():
+    """A bundle's network spec (class path + recorded arguments) rebuilds a model whose
+    weights fit and whose outputs match; a spec whose arguments differ does not fit."""
+    from speechzoo.checkpoints import build_network, network_spec
 
-    model = tiny(rnn_type="lstm")
-    again = build_model(class_path(model), model.config)
+    torch.manual_seed(0)
+    model = tiny(rnn_type="lstm", bidirectional=False, lookahead=3).eval()
+    again = build_network(network_spec(model)).eval()
     again.load_state_dict(model.state_dict())
-    assert again.config == model.config
+    wav, lengths = torch.randn(2, 6000), torch.tensor([6000, 4000])
+    torch.testing.assert_close(again(wav, lengths)[0], model(wav, lengths)[0])
+    other = network_spec(model)
+    other["args"]["rnn_hidden"] = 16
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        build_network(other).load_state_dict(model.state_dict())
 
 
 def test_fp16_training_with_loss_scaling():

@@ -38,11 +38,11 @@ def test_speed_perturb_reaches_the_model(monkeypatch):
 
     monkeypatch.setattr(task, "_loss", loss)
     monkeypatch.setattr(task, "log", lambda *args, **kwargs: None)
-    batch = {"waveforms": torch.randn(2, 10000), "lengths": torch.tensor([10000, 6000]),
-             "labels": torch.ones(2, 3, dtype=torch.long), "label_lengths": torch.tensor([3, 3])}
+    batch = {"audio": torch.randn(2, 10000), "audio_lengths": torch.tensor([10000, 6000]),
+             "labels": torch.ones(2, 3, dtype=torch.long), "labels_lengths": torch.tensor([3, 3])}
     task.training_step(batch, 0)
-    assert seen["lengths"].tolist() == [8000, 4800]
-    assert seen["waveforms"].shape == (2, 8000)
+    assert seen["audio_lengths"].tolist() == [8000, 4800]
+    assert seen["audio"].shape == (2, 8000)
 
 
 @pytest.mark.parametrize("kwargs", [{"speed_perturb": [0.9, 0.0]}, {"anneal_steps": 0}])

@@ -83,7 +83,7 @@ def test_resume_matches_an_uninterrupted_run(tiny_corpus, tmp_path, stop, every)
             extra += ["--ckpt_path", str(resume)]
         cli = make_cli(RECIPES / "ds2_debug.yaml",
                        _overrides(tiny_corpus, tmp_path / name, steps) + extra)
-        return cli.trainer, cli.model.model.state_dict()
+        return cli.trainer, cli.model.acoustic.state_dict()
 
     # 8 utterances, batch 1: epoch 0 is steps 1-8 (sorted), epoch 1 is 9-16 (shuffled)
     whole_trainer, whole = run("whole", 13)
@@ -156,7 +156,7 @@ def test_init_weights_warm_starts_from_a_bundle(trained, tmp_path):
     cli = make_cli(RECIPES / "ds2_debug.yaml", ["--model.init_args.init_weights", str(bundle)],
                    subcommand=None)
     loaded = speechzoo.load(bundle).model.state_dict()
-    for name, value in cli.model.model.state_dict().items():
+    for name, value in cli.model.acoustic.state_dict().items():
         torch.testing.assert_close(value.float(), loaded[name].float())
     with pytest.raises(CheckpointError, match="do not fit"):
         make_cli(RECIPES / "ds2_debug.yaml", ["--model.init_args.init_weights", str(bundle),
@@ -177,12 +177,13 @@ def test_export_averages_checkpoints(trained, tmp_path):
     torch.save(shifted, tmp_path / "shifted.ckpt")
     bundle = export([last, tmp_path / "shifted.ckpt"], tmp_path / "avg")
     averaged = torch.load(bundle, weights_only=True)
-    assert averaged["averaged_steps"] == [ckpt["global_step"], 99]
+    assert averaged["speechzoo"]["meta"]["averaged_steps"] == [ckpt["global_step"], 99]
     for name, value in ckpt["state_dict"].items():
         expected = value + 0.5 if value.is_floating_point() else value
         torch.testing.assert_close(averaged["state_dict"][name].float(), expected.float(),
                                    atol=0.01, rtol=0.002)  # fp16 bundle
-    other = dict(ckpt, speechzoo=dict(ckpt["speechzoo"], alphabet="ab"))
+    other = dict(ckpt, speechzoo=dict(ckpt["speechzoo"], frontend={
+        "tokenizer": {"kind": "chars", "alphabet": "ab"}}))
     torch.save(other, tmp_path / "other.ckpt")
     with pytest.raises(CheckpointError, match="different models"):
         export([last, tmp_path / "other.ckpt"], tmp_path / "bad")

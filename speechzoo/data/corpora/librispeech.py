@@ -129,3 +129,9 @@ def _duration(flac: Path) -> float:
         raise DataError(f"audio {flac} reports sample rate {info.samplerate}; the file is "
                         "damaged - replace it from the LibriSpeech archive")
     return round(info.frames / info.samplerate, 3)
+
+
+def prepare(source: str | Path, out: str | Path | None = None) -> Path:
+    """The corpus registry's entry point (``speechzoo prepare librispeech DIR``): every
+    subset present; returns the folder of the manifests."""
+    return next(iter(prepare_librispeech(source, out).values())).parent

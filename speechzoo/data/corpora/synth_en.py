@@ -24,10 +24,10 @@ import numpy as np
 import soundfile as sf
 from tqdm.auto import tqdm
 
-from speechzoo.data.corpora import espeak
 from speechzoo.data.corpora.text_sources import markov_sentences, real_sentences
 from speechzoo.data.manifest import write_manifest
 from speechzoo.errors import DataError
+from speechzoo.text import espeak
 
 ACCENTS = ("en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-us-nyc",
            "en-gb-x-gbclan", "en-gb-x-gbcwmd")
@@ -198,3 +198,8 @@ def prepare_synth_en(out: str | os.PathLike, seed: int = 0, train_size: int | No
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def prepare(source: None, out: str | os.PathLike, markov: int = 30000) -> Path:
+    """The corpus registry's entry point (``speechzoo prepare synth-en [--markov N]``)."""
+    return prepare_synth_en(out, markov=markov)

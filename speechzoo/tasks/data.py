@@ -1,21 +1,23 @@
-"""LightningDataModule over manifests, or over an embedded corpus generated on first use."""
+"""The LightningDataModule of every task: manifests -> the task's dataset -> batches."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
+from speechzoo.data.collate import collate
 from speechzoo.data.corpora import ensure_corpus
 from speechzoo.data.manifest import read_manifest
 from speechzoo.data.samplers import SortaGradBatchSampler
-from speechzoo.data.speech import SpeechDataset, collate_speech
-from speechzoo.errors import ConfigError
-from speechzoo.text.english import CHARACTERS
-from speechzoo.text.tokenizer import CharTokenizer
+from speechzoo.errors import ConfigError, DataError
+
+# (manifest entries, where they came from) -> a dataset with a ``durations`` list
+MakeDataset = Callable[[list[dict[str, Any]], str], Dataset]
 
 
 class _ResumableLoader(DataLoader):
@@ -45,38 +47,50 @@ class _ResumableLoader(DataLoader):
         self.batch_sampler.start_at(state["epoch"], state["batches"])
 
 
-class SpeechDataModule(L.LightningDataModule):
-    """Speech + transcripts for ASR.
+class ManifestDataModule(L.LightningDataModule):
+    """Manifests, or an embedded corpus generated on first use, for any task.
+
+    The task chooses the dataset: in its ``setup`` it calls :meth:`bind` with a function that
+    turns manifest entries into its dataset (with its own tokenizer and sample rate, so the
+    data can never disagree with the model) and the manifest fields it needs. Batches hold
+    utterances of similar duration (:class:`SortaGradBatchSampler`: SortaGrad optional,
+    sharded across ranks, resumable mid-epoch) and are padded field by field
+    (:func:`speechzoo.data.collate.collate`).
 
     Args:
         corpus: an embedded corpus name (``"synth-en"``), generated into ``root`` on first use;
             or None to use the three manifests given.
         root: the corpus folder (default ``$SPEECHZOO_DATA/<corpus>``).
         train_manifest, val_manifest, test_manifest: JSONL manifests (override the corpus').
-        alphabet: transcript characters (must match the task's).
-        sample_rate: audio is resampled to this rate (must match the model's).
         batch_size: utterances per batch.
-        sorted_epochs: SortaGrad: epochs presented shortest first.
+        sorted_epochs: SortaGrad: this many leading epochs run shortest first (0: none).
         max_duration: training utterances longer than this (seconds) are left out.
         num_workers: loader processes.
     """
 
     def __init__(self, corpus: str | None = "synth-en", root: str | None = None,
                  train_manifest: str | None = None, val_manifest: str | None = None,
-                 test_manifest: str | None = None, alphabet: str = CHARACTERS,
-                 sample_rate: int = 16000, batch_size: int = 32, sorted_epochs: int = 1,
+                 test_manifest: str | None = None, batch_size: int = 32, sorted_epochs: int = 1,
                  max_duration: float | None = 16.0, num_workers: int = 1) -> None:
         super().__init__()
         if corpus is None and train_manifest is None and test_manifest is None:
             raise ConfigError("data: give `corpus` (e.g. synth-en) or the manifests "
                               "(`train_manifest`, `val_manifest`, `test_manifest`)")
+        if batch_size < 1:
+            raise ConfigError(f"data.batch_size must be positive, got {batch_size}")
         self.corpus, self.root = corpus, root
         self.manifests = {"train": train_manifest, "dev": val_manifest, "test": test_manifest}
-        self.tokenizer = CharTokenizer(alphabet)
-        self.sample_rate, self.batch_size = sample_rate, batch_size
-        self.sorted_epochs, self.max_duration = sorted_epochs, max_duration
-        self.num_workers = num_workers
-        self.datasets: dict[str, SpeechDataset] = {}
+        self.batch_size, self.sorted_epochs = batch_size, sorted_epochs
+        self.max_duration, self.num_workers = max_duration, num_workers
+        self.datasets: dict[str, Dataset] = {}
+        self._make: MakeDataset | None = None
+        self._required: Sequence[str] = ()
+
+    def bind(self, make_dataset: MakeDataset, required: Sequence[str]) -> None:
+        """Use ``make_dataset(entries, source)`` to build each split's dataset from manifest
+        entries that have every field in ``required``."""
+        self._make, self._required = make_dataset, tuple(required)
+        self.datasets.clear()
 
     def prepare_data(self) -> None:
         if self.corpus is not None:
@@ -90,20 +104,29 @@ class SpeechDataModule(L.LightningDataModule):
             raise ConfigError(f"data: no manifest for the {split} split; set `{key}_manifest`")
         return ensure_corpus(self.corpus, self.root) / f"{split}.jsonl"
 
-    def _dataset(self, split: str) -> SpeechDataset:
+    def dataset(self, split: str) -> Dataset:
+        """The dataset of ``split`` (``train``, ``dev`` or ``test``), built on first use."""
+        if self._make is None:
+            raise ConfigError("data: no task has bound a dataset to this data module; it serves "
+                              "speechzoo's tasks (or call bind() yourself)")
         if split not in self.datasets:
             path = self._manifest(split)
-            self.datasets[split] = SpeechDataset(
-                read_manifest(path), self.tokenizer, self.sample_rate,
-                self.max_duration if split == "train" else None, source=str(path))
+            entries = read_manifest(path, self._required)
+            if split == "train" and self.max_duration is not None:
+                entries = [e for e in entries if float(e["duration"]) <= self.max_duration]
+                if not entries:
+                    raise DataError(f"{path}: no utterance is at most max_duration="
+                                    f"{self.max_duration} s long; raise data.max_duration")
+            self.datasets[split] = self._make(entries, str(path))
         return self.datasets[split]
 
     def _loader(self, split: str) -> _ResumableLoader:
-        data = self._dataset(split)
+        data = self.dataset(split)
         train = split == "train"
         sampler = SortaGradBatchSampler(data.durations, self.batch_size,
                                         self.sorted_epochs if train else 0, shuffle=train)
-        return _ResumableLoader(data, batch_sampler=sampler, collate_fn=collate_speech,
+        collate_fn = functools.partial(collate, pad_values=getattr(data, "pad_values", None))
+        return _ResumableLoader(data, batch_sampler=sampler, collate_fn=collate_fn,
                                 num_workers=self.num_workers,
                                 persistent_workers=self.num_workers > 0)
 

@@ -1,8 +1,14 @@
 """eSpeak NG through ctypes, from the library and data the ``espeakng-loader`` wheel ships.
 
-The library keeps global state, so one process holds one synthesiser; :func:`synthesize` is
-the whole interface. Phoneme events (``espeakINITIALIZE_PHONEME_EVENTS``) come with the
-absolute sample index at which each phoneme starts, which the manifests keep for TTS.
+The library keeps global state, so one process holds one engine; :func:`synthesize` and
+:func:`text_to_ipa` are the whole interface. Phoneme events (``espeakINITIALIZE_PHONEME_EVENTS``)
+come with the absolute sample index at which each phoneme starts, which the synth-en manifests
+keep for TTS. :func:`text_to_ipa` asks for phonemes only (``espeak_TextToPhonemes``), without
+synthesising audio: it is what the TTS text front end (:mod:`speechzoo.text.phonemes`) reads.
+
+The libespeak-ng of ``espeakng-loader`` 0.2.4 (eSpeak NG 1.52) has no
+``espeak_TextToPhonemesWithTerminator`` (Piper's patched library does), so clause-ending
+punctuation is not reported here; callers that keep it split the text at punctuation first.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from speechzoo.errors import DataError
+from speechzoo.errors import ConfigError, DataError
 
 SAMPLE_RATE = 22050  # what libespeak-ng 1.52 synthesises at
 
@@ -21,6 +27,7 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_PHONEME_EVENTS = 0x0001
 _CHARS_UTF8 = 1
 _EVENT_PHONEME = 7
+_PHONEMES_IPA = 0x02  # espeakPHONEMES_IPA, no separator between phonemes, no tie bars
 _PARAM = {"rate": 1, "volume": 2, "pitch": 3, "range": 4}
 
 
@@ -76,6 +83,10 @@ class _Engine:
         self._callback = _CALLBACK(self._on_audio)  # kept alive: the library holds the pointer
         self.lib.espeak_SetSynthCallback(self._callback)
         self.lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        # const char *espeak_TextToPhonemes(const void **textptr, int textmode, int phonememode)
+        self.lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p),
+                                                   ctypes.c_int, ctypes.c_int]
+        self.lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
 
     def _on_audio(self, wav, n, events) -> int:
         if n > 0:
@@ -106,6 +117,20 @@ class _Engine:
         starts = [s for _, s in self.events]  # already counted from this utterance's start
         return Synthesis(pcm.astype(np.float32) / 32768.0, self.sample_rate, phonemes, starts)
 
+    def text_to_ipa(self, text: str, voice: str) -> list[str]:
+        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise ConfigError(f"eSpeak NG has no voice {voice!r}; names look like 'en-us'")
+        buf = ctypes.create_string_buffer(text.encode("utf-8"))  # kept alive while read
+        pointer = ctypes.c_void_p(ctypes.addressof(buf))
+        clauses = []
+        # Each call reads one clause and moves the pointer past it; NULL means the text ended.
+        while pointer.value is not None:
+            ipa = self.lib.espeak_TextToPhonemes(ctypes.byref(pointer), _CHARS_UTF8,
+                                                 _PHONEMES_IPA)
+            if ipa:
+                clauses.append(ipa.decode("utf-8"))
+        return clauses
+
 
 @functools.cache
 def _engine() -> _Engine:
@@ -124,3 +149,21 @@ def synthesize(text: str, voice: str = "en-us", rate: int = 175, pitch: int = 50
         pitch_range: pitch variation, 0-100 (0 is monotone).
     """
     return _engine().synthesize(text, voice, rate, pitch, pitch_range)
+
+
+def text_to_ipa(text: str, voice: str = "en-us") -> list[str]:
+    """eSpeak NG's IPA transcription of ``text``, one string per clause, without audio.
+
+    Words in a clause are separated by single spaces and stress marks (ˈ ˌ) stand directly
+    before the stressed vowel, e.g. ``text_to_ipa("hello world") == ["həlˈoʊ wˈɜːld"]``.
+    eSpeak reads the text as written (it says digits and even emoji as words) and drops the
+    punctuation between clauses.
+
+    Args:
+        text: what to transcribe.
+        voice: an eSpeak NG voice, e.g. ``"en-us"`` or ``"en"`` (British).
+
+    Raises:
+        ConfigError: if eSpeak NG has no such voice.
+    """
+    return _engine().text_to_ipa(text, voice)

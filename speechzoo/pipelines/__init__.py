@@ -1,0 +1,76 @@
+"""Bundles -> ready-to-use objects: what :func:`speechzoo.load` returns, chosen by the
+bundle's task from a registry (one module per task; nothing here imports Lightning)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from speechzoo.checkpoints import (
+    average_bundles,
+    bundle_tasks,
+    read_bundle,
+    write_bundle,
+)
+from speechzoo.errors import CheckpointError
+
+# task -> "module:class" whose ``from_bundle(bundle, device)`` builds the user object;
+# imported only when a bundle of that task loads.
+PIPELINES = {"asr": "speechzoo.pipelines.asr:SpeechRecognizer"}
+
+
+def available_models() -> dict[str, str]:
+    """Bundle name -> task, for the bundles shipped with speechzoo and in
+    ``$SPEECHZOO_MODELS`` (e.g. ``{"ds2-en": "asr"}``)."""
+    return bundle_tasks()
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise CheckpointError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N'") \
+            from None
+
+
+def load(name_or_path: str | os.PathLike = "ds2-en", device: str | torch.device | None = None,
+         ) -> Any:
+    """A bundle name from :func:`available_models`, a bundle folder, or a checkpoint file ->
+    the object its task calls for (``SpeechRecognizer`` for ``asr``).
+
+    Args:
+        name_or_path: what to load.
+        device: where the networks run (default: CUDA when available, else the CPU).
+    """
+    bundle = read_bundle(name_or_path)
+    target = PIPELINES.get(bundle.task)
+    if target is None:
+        raise CheckpointError(f"{bundle.source} is a {bundle.task!r} bundle, which this version "
+                              f"of speechzoo cannot run (it runs {sorted(PIPELINES)}); upgrade "
+                              "speechzoo")
+    module, _, cls = target.partition(":")
+    return getattr(importlib.import_module(module), cls).from_bundle(bundle, _device(device))
+
+
+def export(checkpoint: str | os.PathLike | Sequence[str | os.PathLike], out: str | os.PathLike,
+           recipe: str | os.PathLike | None = None) -> Path:
+    """Write a bundle: ``out/model.ckpt`` with fp16 weights and no optimiser state.
+
+    Args:
+        checkpoint: a training checkpoint or bundle, or several of one model to average
+            (:func:`speechzoo.checkpoints.average_bundles`).
+        out: the bundle folder.
+        recipe: copied to ``out/config.yaml`` if given.
+    """
+    paths = [checkpoint] if isinstance(checkpoint, (str, os.PathLike)) else list(checkpoint)
+    if not paths:
+        raise CheckpointError("export needs at least one checkpoint")
+    bundles = [read_bundle(p) for p in paths]
+    return write_bundle(average_bundles(bundles) if len(bundles) > 1 else bundles[0], out, recipe)
