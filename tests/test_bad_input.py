@@ -48,9 +48,16 @@ def test_any_rate_and_channel_layout(tmp_path, asr):
     assert asr.transcribe(torch.from_numpy(stereo.T.copy()), sample_rate=16000) == expected
     sf.write(tmp_path / "a.wav", np.stack([mono, mono], 1), 16000)
     assert asr.transcribe(tmp_path / "a.wav") == expected
-    odd = tmp_path / "odd.flac"
-    sf.write(odd, rng.standard_normal(11025).astype(np.float32) * 0.1, 11025)
-    assert isinstance(asr.transcribe(odd), str)
+    odd = tmp_path / "odd.wav"
+    wav = rng.standard_normal(11025).astype(np.float32) * 0.1
+    sf.write(odd, wav, 11025, subtype="FLOAT")
+    # a file at another rate is resampled to the model's, exactly as a waveform is
+    model_input = []
+    asr.model.register_forward_pre_hook(lambda module, args: model_input.append(args[0]))
+    asr.transcribe(odd)
+    asr.transcribe(wav, sample_rate=11025)
+    assert model_input[0].shape == (1, 16000)
+    torch.testing.assert_close(model_input[0], model_input[1])
 
 
 def test_truncated_and_foreign_checkpoints(tmp_path):

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 import speechzoo
-from speechzoo.cli import main
 from speechzoo.data.manifest import read_manifest
 from speechzoo.metrics import cer, wer
 
@@ -41,9 +40,3 @@ def test_waveform_input_matches_file_input(asr):
     entry = HELDOUT[0]
     wav, rate = sf.read(entry["audio_filepath"], dtype="float32")
     assert asr.transcribe(wav, sample_rate=rate) == asr.transcribe(entry["audio_filepath"])
-
-
-def test_cli_transcribe(capsys):
-    main(["transcribe", "--model", "ds2-en", *(e["audio_filepath"] for e in HELDOUT[:2])])
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and all(lines)

@@ -49,3 +49,23 @@ def test_speed_perturb_reaches_the_model(monkeypatch):
 def test_bad_schedule_or_speed_is_a_config_error(kwargs):
     with pytest.raises(ConfigError):
         _task(**kwargs)
+
+
+def test_ds2_recipe_anneals_by_1_2_per_epoch(monkeypatch):
+    """recipes/ds2.yaml: linear warm-up, then the paper's per-epoch anneal (section 5)."""
+    from pathlib import Path
+
+    from speechzoo.tasks.recipes import make_cli
+
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "ds2.yaml"
+    task = make_cli(recipe, subcommand=None).model
+    epoch = [0]
+    monkeypatch.setattr(ASRTask, "current_epoch", property(lambda self: epoch[0]))
+    sched = task.configure_optimizers()["lr_scheduler"]["scheduler"]
+    factor = sched.lr_lambdas[0]
+    assert factor(0) == pytest.approx(1 / 300) and factor(299) == pytest.approx(1.0)
+    lrs = []
+    for epoch[0] in range(3):
+        lrs.append(task.hparams.lr * factor(5000))
+    assert lrs == pytest.approx([0.002, 0.002 / 1.2, 0.002 / 1.44])
+    assert factor(5001) == factor(5000)  # constant within an epoch
