@@ -45,20 +45,24 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="ds2-en", help="bundle name, bundle folder or checkpoint "
+                   "(default: ds2-en; `speechzoo.available_models()` lists the names)")
+    p.add_argument("--batch-size", type=int, default=8, help="files run together (default 8)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
+
+
 def _add_transcribe(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("transcribe", help="speech to text",
                        description="Transcribe audio files. A file that cannot be read is "
                        "reported on stderr and the others are still transcribed; the exit "
                        "status is then 2.")
     t.add_argument("files", nargs="+", help="audio files (any format soundfile reads)")
-    t.add_argument("--model", default="ds2-en", help="bundle name, bundle folder or checkpoint "
-                   "(default: ds2-en)")
+    _add_model_options(t)
     t.add_argument("--format", choices=("auto", "text", "tsv", "jsonl"), default="auto",
                    help="text: one transcript per line; tsv: FILE<TAB>TRANSCRIPT; jsonl: "
                    '{"audio_filepath", "text"} per line; auto (default): text for one file, '
                    "tsv for several")
-    t.add_argument("--batch-size", type=int, default=8, help="files run together (default 8)")
-    t.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -67,11 +71,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                        'of {"audio_filepath", "duration", "text"} (relative paths are relative '
                        "to the manifest; texts in the model's alphabet, e.g. lower case).")
     e.add_argument("manifest", help="the JSONL manifest, e.g. a corpus' test.jsonl")
-    e.add_argument("--model", default="ds2-en", help="bundle name, bundle folder or checkpoint")
+    _add_model_options(e)
     e.add_argument("--output", help="also write each utterance's reference and hypothesis "
                    "here (JSON lines)")
-    e.add_argument("--batch-size", type=int, default=8)
-    e.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
 
 
 def _add_prepare(sub: argparse._SubParsersAction) -> None:
