@@ -40,6 +40,7 @@ from speechzoo.files import atomic_path
 FORMAT = 2
 CHECKPOINT = "model.ckpt"
 MODELS_ENV = "SPEECHZOO_MODELS"
+_LOADABLE = ("speechzoo.models.", "speechzoo.features.")
 
 
 def network_spec(model: nn.Module) -> dict[str, Any]:
@@ -50,9 +51,10 @@ def network_spec(model: nn.Module) -> dict[str, Any]:
 
 
 def build_network(spec: dict[str, Any]) -> nn.Module:
-    """Instantiate a :func:`network_spec` (a class under ``speechzoo.models`` only)."""
+    """Instantiate a :func:`network_spec`: a model under ``speechzoo.models`` or a front end
+    of ``speechzoo.features``, nothing else."""
     path = spec.get("class", "")
-    if not isinstance(path, str) or not path.startswith("speechzoo.models."):
+    if not isinstance(path, str) or not path.startswith(_LOADABLE):
         raise CheckpointError(f"checkpoint names model class {path!r}, which is not a speechzoo "
                               "model; only classes under speechzoo.models are loaded")
     module_name, _, name = path.rpartition(".")

@@ -14,7 +14,7 @@ from speechzoo.audio import as_mono, load_audio, resample
 from speechzoo.checkpoints import Bundle
 from speechzoo.data.manifest import read_manifest
 from speechzoo.decoding import greedy_transcripts
-from speechzoo.errors import AudioError, CheckpointError
+from speechzoo.errors import AudioError, CheckpointError, TextError
 from speechzoo.metrics import cer, wer
 from speechzoo.text.tokenizers import CharTokenizer, tokenizer_from_dict
 
@@ -36,10 +36,14 @@ class SpeechRecognizer:
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, device: torch.device) -> SpeechRecognizer:
-        tokenizer = tokenizer_from_dict(bundle.frontend.get("tokenizer", {}))
+        model = bundle.build("acoustic")
+        try:
+            tokenizer = tokenizer_from_dict(bundle.frontend.get("tokenizer", {}))
+        except TextError as e:
+            raise CheckpointError(f"{bundle.source}: {e}") from None
         if not isinstance(tokenizer, CharTokenizer):
             raise CheckpointError(f"{bundle.source}: an asr bundle needs a character tokenizer")
-        return cls(bundle.build("acoustic"), tokenizer, device)
+        return cls(model, tokenizer, device)
 
     def _waveform(self, audio: Any, sample_rate: int | None) -> np.ndarray:
         if isinstance(audio, (str, os.PathLike)):
@@ -105,8 +109,8 @@ class SpeechRecognizer:
         ``duration`` and ``text``; the reference texts should already be normalised).
 
         Returns:
-            ``{"wer", "cer", "utterances", "hours", "results": [{"audio_filepath", "text",
-            "hypothesis"}, ...]}``.
+            ``{"wer", "cer", "utterances", "hours", "manifest", "results"}``; ``results``
+            holds one manifest entry per utterance with its ``hypothesis`` beside ``text``.
         """
         entries = read_manifest(manifest, required=("audio_filepath", "duration", "text"))
         hyps: list[str] = []
@@ -117,5 +121,6 @@ class SpeechRecognizer:
         return {"wer": wer(refs, hyps), "cer": cer(refs, hyps), "utterances": len(entries),
                 "hours": sum(float(e["duration"]) for e in entries) / 3600,
                 "manifest": str(Path(manifest)),
-                "results": [{"audio_filepath": e["audio_filepath"], "text": r, "hypothesis": h}
+                "results": [{"audio_filepath": e["audio_filepath"], "duration": e["duration"],
+                             "text": r, "hypothesis": h}
                             for e, r, h in zip(entries, refs, hyps, strict=True)]}
