@@ -141,9 +141,10 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _run(argv: list[str]) -> int:
     args, rest = _parser().parse_known_args(argv)
     if args.command in _LIGHTNING:
-        from speechzoo.tasks.recipes import make_cli
+        from speechzoo.tasks.recipes import make_cli, quiet_lightning
 
-        make_cli(args.recipe, rest, _LIGHTNING[args.command])
+        with quiet_lightning():  # Lightning's every-run tips and warnings, not real ones
+            make_cli(args.recipe, rest, _LIGHTNING[args.command])
         return 0
     if rest:
         _parser().error(f"unrecognised arguments: {' '.join(rest)}")
