@@ -4,6 +4,7 @@ bar that survives a resume, and quiet logs."""
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -259,3 +260,21 @@ def test_unknown_values_name_the_key_in_one_line(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "data.init_args.batch_size" in err[0], err
     assert "Expected a <class 'int'>. Got value: x" in err[0]
+
+
+def test_validate_and_test_commands_score_the_same_weights(tiny_corpus, bundle, tmp_path,
+                                                           capsys):
+    """`speechzoo validate` and `speechzoo test` print the dev and test metrics of a bundle;
+    the test split's loss is the one the API-level run above measures."""
+    _, model_ckpt = bundle
+    common = [str(DEBUG), "--data.init_args.root", str(tiny_corpus), "--trainer.logger",
+              "false", "--trainer.enable_progress_bar", "false",
+              "--trainer.default_root_dir", str(tmp_path), "--ckpt_path", str(model_ckpt)]
+    main(["validate", *common])
+    out = capsys.readouterr().out
+    assert "val/wer" in out and "val/loss" in out
+    main(["test", *common])
+    out = capsys.readouterr().out
+    assert "test/wer" in out
+    loss = float(re.search(r"test/loss\W+([0-9.]+)", out).group(1))
+    assert loss == pytest.approx(_test_loss(tiny_corpus, tmp_path, model_ckpt), rel=1e-3)
