@@ -11,10 +11,19 @@
    thread, batch size 1, of DS2 small and paper-sized vs the peer ``torchaudio.models.DeepSpeech``
    (DS1-style) sized to a similar parameter count and fed a 161-bin log spectrogram whose cost
    is timed with it. Weights are untrained: speed does not depend on them.
+4. Loop vs fused recurrence: DS2's recurrent layers as the plain per-frame autograd loop
+   (``_RecurrentLayer.fused = False``, the reference) and as the fused recurrence
+   (``speechzoo/layers/recurrence.py``, the default), side by side on the same weights and
+   batches: a training step (forward + CTC + backward, ``--train-batch`` utterances of
+   ``--compare-seconds`` s, fp32 and bf16 autocast, ``--threads`` threads) and batch-1
+   inference (1 thread), for DS2 small and paper-sized (the latter one timed step of at most
+   8 utterances: it is big). Also reports the largest log-probability difference between
+   the two.
 
 Writes ``benchmarks/results/asr.json`` and prints a table.
   python benchmarks/asr.py            # full run
   python benchmarks/asr.py --quick    # smoke test: a few utterances, 1 repeat
+  python benchmarks/asr.py --loop-vs-fused-only   # part 4 alone
 """
 
 from __future__ import annotations
@@ -75,6 +84,11 @@ def parse_args() -> argparse.Namespace:
                    help="smoke test: 8 utterances for quality, 2 for inference (the paper-sized "
                         "pair on the shortest one), 2 training steps, 1 repeat")
     p.add_argument("--out", type=Path, default=RESULTS, help="JSON results file")
+    p.add_argument("--compare-seconds", type=float, default=5.0,
+                   help="utterance length for the loop-vs-fused comparison (part 4)")
+    p.add_argument("--loop-vs-fused-only", action="store_true",
+                   help="run only the loop-vs-fused comparison (part 4); its results are "
+                        "written only to an explicit --out")
     p.add_argument("--training-only", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.quick:
@@ -255,6 +269,105 @@ def inference(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def set_fused(model: torch.nn.Module, fused: bool) -> None:
+    """Choose the recurrence of every DS2 recurrent layer: fused (default) or the loop."""
+    for rnn in model.rnns:
+        rnn.fused = fused
+
+
+def synthetic_batch(size: int, seconds: float, seed: int = 0) -> dict:
+    """``size`` noise waveforms of 90-100% of ``seconds`` with random 12-characters-a-second
+    transcripts (speed depends on shapes, not content)."""
+    g = torch.Generator().manual_seed(seed)
+    n = int(seconds * RATE)
+    lengths = torch.randint(int(0.9 * n), n + 1, (size,), generator=g)
+    lengths[0] = n
+    labels = torch.randint(1, len(CHARACTERS) + 1, (size, int(12 * seconds)), generator=g)
+    return {"audio": torch.randn(size, n, generator=g) * 0.1, "audio_lengths": lengths,
+            "labels": labels, "labels_lengths": torch.full((size,), labels.shape[1])}
+
+
+def compare_step(model: torch.nn.Module, batch: dict, precision: str, steps: int) -> dict:
+    """Median seconds of a training step (forward, CTC, backward) with the loop and with the
+    fused recurrence, alternating so both see the same machine load; one warm-up each."""
+    def step() -> tuple[float, torch.Tensor]:
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
+            log_probs, frames = model(batch["audio"], batch["audio_lengths"])
+        loss = ctc_loss(log_probs.float(), frames, batch["labels"], batch["labels_lengths"])
+        model.zero_grad(set_to_none=True)
+        loss.backward()
+        return time.perf_counter() - start, log_probs.detach().float()
+
+    times: dict[bool, list[float]] = {True: [], False: []}
+    outputs = {}
+    for fused in (False, True):  # warm-up
+        set_fused(model, fused)
+        outputs[fused] = step()[1]
+    for _ in range(steps):
+        for fused in (False, True):
+            set_fused(model, fused)
+            times[fused].append(step()[0])
+    set_fused(model, True)
+    loop, fused = statistics.median(times[False]), statistics.median(times[True])
+    return {"precision": precision, "steps": steps, "loop_s": loop, "fused_s": fused,
+            "speedup": loop / fused,
+            "max_abs_log_prob_diff": float((outputs[True] - outputs[False]).abs().max())}
+
+
+def compare_inference(model: torch.nn.Module, wav: torch.Tensor, repeats: int) -> dict:
+    """Batch-1 real-time factor with the loop and with the fused recurrence (median)."""
+    model.eval()
+    audio = wav.shape[-1] / RATE
+    rtf: dict[bool, list[float]] = {True: [], False: []}
+    outputs = {}
+    with torch.inference_mode():
+        for fused in (False, True):  # warm-up
+            set_fused(model, fused)
+            outputs[fused] = model(wav, torch.tensor([wav.shape[-1]]))[0]
+        for _ in range(repeats):
+            for fused in (False, True):
+                set_fused(model, fused)
+                start = time.perf_counter()
+                model(wav, torch.tensor([wav.shape[-1]]))
+                rtf[fused].append((time.perf_counter() - start) / audio)
+    set_fused(model, True)
+    model.train()
+    loop, fused = statistics.median(rtf[False]), statistics.median(rtf[True])
+    return {"precision": "32-true", "repeats": repeats, "audio_s": audio, "loop_rtf": loop,
+            "fused_rtf": fused, "speedup": loop / fused,
+            "max_abs_log_prob_diff": float((outputs[True] - outputs[False]).abs().max())}
+
+
+def loop_vs_fused(args: argparse.Namespace) -> list[dict]:
+    """Part 4: DS2's recurrence as the reference loop vs fused, training and inference."""
+    rows = []
+    paper_batch = 2 if args.quick else min(8, args.train_batch)  # a loop step: ~1 min at 8
+    for size, factory, steps, batch_size in (
+            ("small", deepspeech2_small, args.steps, args.train_batch),
+            ("paper", deepspeech2_paper, 1, paper_batch)):
+        torch.manual_seed(0)
+        model = factory().train()
+        seconds = 1.0 if args.quick and size == "paper" else args.compare_seconds
+        batch = synthetic_batch(batch_size, seconds)
+        common = {"size": size, "params": n_params(model), "batch": batch_size,
+                  "seconds": seconds}
+        torch.set_num_threads(args.threads)
+        for precision in ("32-true", "bf16-mixed"):
+            r = compare_step(model, batch, precision, steps)
+            rows.append({**common, "mode": "training", "threads": args.threads, **r})
+            print(f"  {size} training {precision}: loop {r['loop_s']:.2f} s, fused "
+                  f"{r['fused_s']:.2f} s ({r['speedup']:.2f}x)", flush=True)
+        torch.set_num_threads(1)
+        r = compare_inference(model, batch["audio"][:1], 1 if size == "paper" else args.repeats)
+        rows.append({**common, "batch": 1, "mode": "inference", "threads": 1, **r})
+        print(f"  {size} inference: RTF loop {r['loop_rtf']:.3f}, fused {r['fused_rtf']:.3f} "
+              f"({r['speedup']:.2f}x)", flush=True)
+        del model
+    torch.set_num_threads(args.threads)
+    return rows
+
+
 def fmt(x: float | None, spec: str = ".3f") -> str:
     return "-" if x is None else format(x, spec)
 
@@ -285,6 +398,22 @@ def print_table(res: dict) -> None:
               f"{p['params'] / 1e6:>12.1f}M{p['rtf']:>10.3f}{r['ratio_ds2_over_peer']:>10.2f}")
     print("  peer: torchaudio.models.DeepSpeech (DS1) on a 161-bin log spectrogram; "
           "DS2/peer < 1: DS2 faster")
+    print_loop_vs_fused(res.get("loop_vs_fused", []))
+
+
+def print_loop_vs_fused(rows: list[dict]) -> None:
+    if not rows:
+        return
+    print("\nRecurrence: reference loop vs fused (same weights and inputs; median times)")
+    print(f"  {'size':<7}{'mode':<11}{'precision':<12}{'thr':>4}{'batch':>6}{'loop':>10}"
+          f"{'fused':>10}{'speed-up':>10}{'max |dlogp|':>13}")
+    for r in rows:
+        training = r["mode"] == "training"
+        loop, fused = (r["loop_s"], r["fused_s"]) if training else (r["loop_rtf"], r["fused_rtf"])
+        print(f"  {r['size']:<7}{r['mode']:<11}{r['precision']:<12}{r['threads']:>4}"
+              f"{r['batch']:>6}{loop:>10.3f}{fused:>10.3f}{r['speedup']:>9.2f}x"
+              f"{r['max_abs_log_prob_diff']:>13.2e}")
+    print("  loop, fused: training = s per step (forward + CTC + backward); inference = RTF")
 
 
 def main() -> None:
@@ -297,12 +426,23 @@ def main() -> None:
            "threads": {"quality": args.threads, "training": args.threads, "inference": 1},
            "quick": args.quick, "repeats": args.repeats,
            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+    if args.loop_vs_fused_only:
+        print("loop vs fused recurrence ...", flush=True)
+        res["loop_vs_fused"] = loop_vs_fused(args)
+        print_loop_vs_fused(res["loop_vs_fused"])
+        if args.out != RESULTS:  # a partial run does not replace the full results file
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(res, indent=2) + "\n")
+            print(f"\nwrote {args.out}")
+        return
     print("quality ...", flush=True)
     res["quality"] = quality(args)
     print("training ...", flush=True)
     res["training"] = training_by_allocator(args)
     print("inference ...", flush=True)
     res["inference"] = inference(args)
+    print("loop vs fused recurrence ...", flush=True)
+    res["loop_vs_fused"] = loop_vs_fused(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2) + "\n")
     print_table(res)

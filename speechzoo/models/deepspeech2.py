@@ -17,10 +17,11 @@ from torch import nn
 
 from speechzoo.features import Spectrogram
 from speechzoo.layers.normalization import SequenceBatchNorm, length_mask
+from speechzoo.layers.recurrence import GATES, fused_recurrence
 from speechzoo.models import constructor_args
 
 CLIP = 20.0  # sigma(x) = min(max(x, 0), 20), section 3.1
-_GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+_GATES = GATES  # gates per cell type: rnn 1, gru 3 (r, z, n), lstm 4 (i, f, g, o)
 
 
 def clipped_relu(x: torch.Tensor) -> torch.Tensor:
@@ -50,10 +51,18 @@ class _RecurrentLayer(nn.Module):
     """h_t = f(B(W x_t) + U h_{t-1}) (eq. 4), for simple RNN, GRU or LSTM cells.
 
     W x_t for all frames is one matrix product followed by sequence-wise BN; only the
-    recurrence U h_{t-1} runs frame by frame. Both directions of a bidirectional layer run in
-    the same loop; the backward one reads each sequence reversed within its own length.
+    recurrence U h_{t-1} runs frame by frame. Both directions of a bidirectional layer run
+    together; the backward one reads each sequence reversed within its own length.
     Bidirectional outputs are summed (section 3.1).
+
+    Two implementations of the same maths: the fused recurrence
+    (``speechzoo.layers.recurrence``, hand-written backward; the default) and the plain
+    autograd loop over ``_step`` (the reference it is tested against). Set ``fused = False``
+    on a layer, or on the class, to run the loop. It is a plain attribute, not a constructor
+    argument or a buffer, so configs and state dicts are the same either way.
     """
+
+    fused: bool = True
 
     def __init__(self, input_size: int, hidden_size: int, cell: str, bidirectional: bool) -> None:
         super().__init__()
@@ -81,7 +90,12 @@ class _RecurrentLayer(nn.Module):
         return torch.sigmoid(o) * torch.tanh(c), c
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """x: (B, T, input_size) -> (B, T, hidden_size)."""
+        """x: (B, T, input_size) -> (B, T, hidden_size), zero beyond each length."""
+        out = self._fused(x, lengths) if self.fused else self._loop(x, lengths)
+        return out * length_mask(lengths, x.shape[1]).unsqueeze(-1).to(out.dtype)
+
+    def _loop(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The reference: autograd through ``_step`` frame by frame."""
         b, t, _ = x.shape
         pre = self.norm(self.input(x).transpose(1, 2), lengths).transpose(1, 2)
         pre = pre.reshape(b, t, self.dirs, -1).permute(2, 1, 0, 3)  # (D, T, B, gates)
@@ -98,10 +112,70 @@ class _RecurrentLayer(nn.Module):
         out = torch.stack(outs, 2)  # (D, B, T, H)
         if self.dirs == 2:
             idx = _reverse_index(lengths, t).unsqueeze(-1).expand(-1, -1, self.hidden)
-            out = out[0] + out[1].gather(1, idx)
-        else:
-            out = out[0]
-        return out * length_mask(lengths, t).unsqueeze(-1).to(out.dtype)
+            return out[0] + out[1].gather(1, idx)
+        return out[0]
+
+    def _fused(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The same maths through ``fused_recurrence``; padding frames come out arbitrary."""
+        b, t, _ = x.shape
+        rows, index = _frame_rows(lengths, t, self.dirs)
+        if rows.numel() < 1 + self.training:  # no frame to read, or BN statistics of one
+            return self._loop(x, lengths)
+        # W x and its BN only on valid frames: BN's statistics are exactly theirs, and
+        # torch's batch_norm kernel (fused forward and backward) computes them.
+        pre = _normalise(self.norm, self.input(x.reshape(b * t, -1).index_select(0, rows)))
+        # Frame-major (D, T, B, gates), direction 1 reversed within each length; a padding
+        # frame reads any valid row: it follows its sequence's valid frames in both
+        # directions and a recurrence only looks back, so it cannot reach a valid output
+        # (and, forward() masking its output, it sends back exactly zero gradient).
+        frames = pre.view(-1, pre.shape[1] // self.dirs).index_select(0, index)
+        frames = frames.view(self.dirs, t, b, -1)
+        # Run in the dtype of the loop's state: pre's (the autocast dtype under autocast),
+        # promoted for GRU/LSTM with a zero initial state like x (inside DS2 both are the
+        # same; the simple RNN's state is pre + U h alone).
+        if self.cell != "rnn":
+            frames = frames.to(torch.promote_types(frames.dtype, x.dtype))
+        hs = fused_recurrence(frames, self.recurrent, self.bias, self.cell, CLIP)
+        out = hs[0].transpose(0, 1)  # (B, T, H)
+        if self.dirs == 2:
+            rev = _reverse_index(lengths, t).unsqueeze(-1).expand(-1, -1, self.hidden)
+            out = out + hs[1].transpose(0, 1).gather(1, rev)
+        return out
+
+
+def _frame_rows(lengths: torch.Tensor, t: int, dirs: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each direction's frames lie among the valid frames.
+
+    Returns rows (N,): the valid (b, t) of a (B * T)-row batch, in order; and index
+    (D * T * B,): for direction d, frame t, sequence b, the row ``D * n + d`` of the (N * D)
+    per-direction rows, n the valid frame it reads (direction 1: frame ``rev[b, t]``,
+    ``_reverse_index``); padding frames read row d.
+    """
+    mask = length_mask(lengths, t)  # (B, T)
+    rows = mask.flatten().nonzero().squeeze(1)
+    position = mask.flatten().cumsum(0).view(mask.shape) - 1  # (B, T) valid row of (b, t)
+    steps = torch.arange(t, device=lengths.device).expand_as(mask)
+    sources = [steps, _reverse_index(lengths, t)][:dirs]
+    index = [torch.where(mask, position.gather(1, s), 0) * dirs + d
+             for d, s in enumerate(sources)]
+    return rows, torch.stack(index).transpose(1, 2).flatten()
+
+
+def _normalise(norm: SequenceBatchNorm, y: torch.Tensor) -> torch.Tensor:
+    """``norm`` (sequence-wise BN, section 3.2) on the valid frames y: (N, C) -> (N, C).
+
+    The same statistics, running-average updates (momentum, unbiased variance) and fp32
+    arithmetic as ``SequenceBatchNorm``, which sees the padded batch and masks.
+    """
+    # torch's kernel takes bf16/fp16 input with fp32 parameters and accumulates in fp32:
+    # SequenceBatchNorm's upcast without its two full-size copies
+    x = y if y.dtype in (torch.bfloat16, torch.float16) else y.float()
+    with torch.autocast(y.device.type, enabled=False):
+        out = F.batch_norm(x, norm.running_mean, norm.running_var, norm.weight, norm.bias,
+                           norm.training, norm.momentum, norm.eps)
+    if norm.training:
+        norm.num_batches_tracked.add_(1)
+    return out.to(y.dtype)
 
 
 def _reverse_index(lengths: torch.Tensor, t: int) -> torch.Tensor:
