@@ -142,6 +142,21 @@ def bucket_batches(entries: list[dict], size: int, count: int) -> list[list[dict
     return [ordered[i:i + size] for i in starts]
 
 
+def train_step(model: torch.nn.Module, batch: dict, precision: str,
+               opt: torch.optim.Optimizer | None = None) -> tuple[float, torch.Tensor]:
+    """Seconds of one training step (forward, CTC, backward, and the optimiser step if one is
+    given) and the step's log-probabilities."""
+    start = time.perf_counter()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
+        log_probs, frames = model(batch["audio"], batch["audio_lengths"])
+    loss = ctc_loss(log_probs.float(), frames, batch["labels"], batch["labels_lengths"])
+    model.zero_grad(set_to_none=True)
+    loss.backward()
+    if opt is not None:
+        opt.step()
+    return time.perf_counter() - start, log_probs.detach().float()
+
+
 def training(args: argparse.Namespace, precision: str) -> dict:
     """Steps of DS2 small on different batches; the first (warm-up) is not timed."""
     torch.manual_seed(0)
@@ -154,18 +169,8 @@ def training(args: argparse.Namespace, precision: str) -> dict:
     model = deepspeech2_small(len(tok)).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
 
-    def step(batch: dict) -> float:
-        start = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
-            log_probs, frames = model(batch["audio"], batch["audio_lengths"])
-        loss = ctc_loss(log_probs.float(), frames, batch["labels"], batch["labels_lengths"])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return time.perf_counter() - start
-
-    step(batches[0])
-    times = [step(b) for b in batches[1:]]
+    train_step(model, batches[0], precision, opt)
+    times = [train_step(model, b, precision, opt)[0] for b in batches[1:]]
     audio = sum(float(b["audio_lengths"].sum()) for b in batches[1:]) / RATE
     return {"model": "deepspeech2_small", "precision": precision, "params": n_params(model),
             "optimizer": "AdamW", "threads": torch.get_num_threads(), "batch": args.train_batch,
@@ -291,13 +296,7 @@ def compare_step(model: torch.nn.Module, batch: dict, precision: str, steps: int
     """Median seconds of a training step (forward, CTC, backward) with the loop and with the
     fused recurrence, alternating so both see the same machine load; one warm-up each."""
     def step() -> tuple[float, torch.Tensor]:
-        start = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
-            log_probs, frames = model(batch["audio"], batch["audio_lengths"])
-        loss = ctc_loss(log_probs.float(), frames, batch["labels"], batch["labels_lengths"])
-        model.zero_grad(set_to_none=True)
-        loss.backward()
-        return time.perf_counter() - start, log_probs.detach().float()
+        return train_step(model, batch, precision)
 
     times: dict[bool, list[float]] = {True: [], False: []}
     outputs = {}
