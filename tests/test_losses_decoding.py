@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from speechzoo.decoding import ctc_greedy, greedy_transcripts
+from speechzoo.decoding.ctc import ctc_greedy, greedy_transcripts
 from speechzoo.errors import DataError
 from speechzoo.losses import ctc_frames_needed, ctc_loss
 from speechzoo.text.english import CHARACTERS

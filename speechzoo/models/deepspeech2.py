@@ -214,6 +214,9 @@ class DeepSpeech2(nn.Module):
         bidirectional: bidirectional recurrences; otherwise a lookahead row convolution
             follows the last one.
         lookahead: future frames the row convolution sees (unidirectional models only).
+        normalize: normalise the spectrogram per utterance (section 3); a streaming model
+            cannot see the whole utterance, so it takes the log spectrogram as it is and
+            leaves the scaling to the first convolution's BatchNorm.
 
     Shape:
         waveforms: (B, samples) at ``sample_rate``, lengths: (B,) samples.
@@ -225,7 +228,8 @@ class DeepSpeech2(nn.Module):
                  conv_kernels: Sequence[Sequence[int]] = ((41, 11), (21, 11)),
                  conv_strides: Sequence[Sequence[int]] = ((2, 2), (2, 1)),
                  rnn_type: str = "gru", rnn_hidden: int = 256, rnn_layers: int = 3,
-                 bidirectional: bool = True, lookahead: int = 20) -> None:
+                 bidirectional: bool = True, lookahead: int = 20,
+                 normalize: bool = True) -> None:
         self.config = constructor_args(locals())
         super().__init__()
         if rnn_type not in _GATES:
@@ -236,7 +240,7 @@ class DeepSpeech2(nn.Module):
         self.num_classes, self.sample_rate = num_classes, sample_rate
         # Log power spectrogram of 20 ms windows every 10 ms, normalised per utterance and
         # frequency (sections 3 and 3.1).
-        self.features = Spectrogram(sample_rate, window_ms, hop_ms, normalize=True)
+        self.features = Spectrogram(sample_rate, window_ms, hop_ms, normalize=normalize)
         freq, cin = self.features.bins, 1
         self.convs = nn.ModuleList()
         for cout, kernel, stride in zip(conv_channels, conv_kernels, conv_strides, strict=True):
@@ -261,6 +265,8 @@ class DeepSpeech2(nn.Module):
 
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor):
         x, n = self.features(waveforms, lengths)
+        if not self.features.normalize:  # frames past a length are zero, as normalised ones
+            x = x * length_mask(n, x.shape[-1]).unsqueeze(1).to(x.dtype)
         x = x.unsqueeze(1)  # (B, 1, F, T)
         for conv in self.convs:
             x, n = conv(x, n)

@@ -13,7 +13,7 @@ import torch
 from speechzoo.audio import as_mono, load_audio, resample
 from speechzoo.checkpoints import Bundle
 from speechzoo.data.manifest import read_manifest
-from speechzoo.decoding import greedy_transcripts
+from speechzoo.decoding.ctc import greedy_transcripts
 from speechzoo.errors import AudioError, CheckpointError, TextError
 from speechzoo.metrics import cer, wer
 from speechzoo.text.tokenizers import CharTokenizer, tokenizer_from_dict

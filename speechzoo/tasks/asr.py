@@ -14,7 +14,7 @@ from torchmetrics.text import CharErrorRate, WordErrorRate
 from speechzoo.audio import change_speed
 from speechzoo.checkpoints import FORMAT, network_spec, read_bundle
 from speechzoo.data.datasets import SpeechDataset
-from speechzoo.decoding import greedy_transcripts
+from speechzoo.decoding.ctc import greedy_transcripts
 from speechzoo.errors import ConfigError
 from speechzoo.losses import ctc_loss
 from speechzoo.text.english import CHARACTERS

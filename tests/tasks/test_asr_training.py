@@ -8,7 +8,7 @@ import pytest
 
 import speechzoo
 from speechzoo.data.manifest import read_manifest
-from speechzoo.decoding import greedy_transcripts
+from speechzoo.decoding.ctc import greedy_transcripts
 from speechzoo.pipelines import export
 from speechzoo.tasks.recipes import make_cli
 
