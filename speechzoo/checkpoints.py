@@ -103,11 +103,18 @@ class Bundle:
                                   f"{sorted(self.networks)})")
         return self.networks[role]
 
-    def load_into(self, model: nn.Module, role: str) -> nn.Module:
-        """Copy the weights of ``role`` into ``model`` (the same architecture)."""
+    def load_into(self, model: nn.Module, role: str, skip: Sequence[str] = ()) -> nn.Module:
+        """Copy the weights of ``role`` into ``model`` (the same architecture).
+
+        ``skip``: parameter-name prefixes (e.g. ``["fc."]``) that keep ``model``'s own values,
+        for a model that shares all but those layers (another language's output layer)."""
         self.spec(role)
+        state = self.state(role)
+        if skip:
+            state = {**{k: v for k, v in state.items() if not k.startswith(tuple(skip))},
+                     **{k: v for k, v in model.state_dict().items() if k.startswith(tuple(skip))}}
         try:
-            model.load_state_dict(self.state(role))
+            model.load_state_dict(state)
         except RuntimeError as e:
             raise CheckpointError(f"the weights of {self.source} do not fit "
                                   f"{type(model).__name__} as configured: {e}") from None

@@ -87,6 +87,20 @@ def test_weights_that_do_not_fit_are_refused_before_writing(tmp_path):
     assert not (tmp_path / "bad" / "model.ckpt").exists()
 
 
+def test_weights_load_into_another_alphabet_but_the_skipped_layers(tmp_path):
+    english = _model()
+    bundle = Bundle("asr", {"acoustic": network_spec(english)}, {}, {},
+                    {f"acoustic.{k}": v for k, v in english.state_dict().items()})
+    other = DeepSpeech2(num_classes=40, **{k: v for k, v in english.config.items()
+                                          if k != "num_classes"})
+    fc = other.fc.weight.detach().clone()
+    with pytest.raises(CheckpointError, match="do not fit"):
+        bundle.load_into(other, "acoustic")
+    bundle.load_into(other, "acoustic", skip=["fc."])
+    assert torch.equal(other.fc.weight, fc)  # its own initialisation
+    assert torch.equal(other.convs[0].conv.weight, english.convs[0].conv.weight)
+
+
 def test_only_speechzoo_models_load(tmp_path):
     model = _model()
     path = tmp_path / "evil.ckpt"

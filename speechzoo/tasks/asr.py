@@ -27,7 +27,11 @@ class ASRTask(L.LightningModule):
     Args:
         model: e.g. ``speechzoo.models.deepspeech2.DeepSpeech2``; must expose ``num_classes``,
             ``sample_rate`` and ``config`` (its constructor arguments).
-        alphabet: output characters; the model has ``len(alphabet) + 1`` classes.
+        alphabet: output characters, or a built-in alphabet's name (``"mandarin"``: the 3,000
+            characters of ``speechzoo.text.mandarin``); the model has a class per character,
+            one for ``unknown`` if set, and the blank.
+        unknown: the symbol that characters outside the alphabet become (``"<unk>"``);
+            None: such a character in a transcript is an error.
         lr: peak learning rate of Adam.
         weight_decay: decoupled weight decay (AdamW).
         warmup_steps: linear warm-up from zero.
@@ -40,24 +44,29 @@ class ASRTask(L.LightningModule):
             up scales pitch and formants too: it widens the voices a model hears.
         init_weights: start from the weights of this bundle or checkpoint (same architecture),
             e.g. ``pretrained/ds2-en`` to continue training it or fine-tune it on other data.
+        init_skip: parameter-name prefixes that ``init_weights`` leaves at their
+            initialisation, e.g. ``["fc."]`` to start a Mandarin model from the English one's
+            convolutions and recurrent layers (its output layer has other characters).
     """
 
-    def __init__(self, model: nn.Module, alphabet: str = CHARACTERS, lr: float = 1e-3,
-                 weight_decay: float = 1e-5, warmup_steps: int = 500, anneal: float = 1.2,
-                 anneal_steps: int | None = None, speed_perturb: Sequence[float] = (),
-                 init_weights: str | None = None) -> None:
+    def __init__(self, model: nn.Module, alphabet: str = CHARACTERS, unknown: str | None = None,
+                 lr: float = 1e-3, weight_decay: float = 1e-5, warmup_steps: int = 500,
+                 anneal: float = 1.2, anneal_steps: int | None = None,
+                 speed_perturb: Sequence[float] = (), init_weights: str | None = None,
+                 init_skip: Sequence[str] = ()) -> None:
         super().__init__()
         if anneal_steps is not None and anneal_steps <= 0:
             raise ConfigError(f"anneal_steps must be positive, got {anneal_steps}")
         if any(f <= 0 for f in speed_perturb):
             raise ConfigError(f"speed_perturb factors must be positive, got {speed_perturb}")
-        self.tokenizer = CharTokenizer(alphabet)
+        self.tokenizer = CharTokenizer(alphabet, unknown)
         if model.num_classes != len(self.tokenizer):
+            shown = alphabet if len(alphabet) < 60 else f"{alphabet[:20]}..."
             raise ConfigError(f"model.num_classes is {model.num_classes} but the alphabet "
-                              f"{alphabet!r} needs {len(self.tokenizer)} (one per character "
-                              "+ blank); set num_classes to match")
+                              f"{shown!r} needs {len(self.tokenizer)} (one per character "
+                              "+ unknown + blank); set num_classes to match")
         if init_weights is not None:
-            read_bundle(init_weights).load_into(model, "acoustic")
+            read_bundle(init_weights).load_into(model, "acoustic", init_skip)
         self.acoustic = model  # named by its role, so checkpoints hold "acoustic.<param>"
         self.save_hyperparameters(ignore=["model"])
         self.val_wer, self.val_cer = WordErrorRate(), CharErrorRate()

@@ -61,7 +61,10 @@ class CharTokenizer(_Tokenizer):
     """Characters of ``alphabet`` -> ids 1..len(alphabet); 0 is the CTC blank.
 
     Args:
-        alphabet: the output characters, e.g. ``speechzoo.text.english.CHARACTERS``.
+        alphabet: the output characters, e.g. ``speechzoo.text.english.CHARACTERS``, or a
+            built-in alphabet's name (:data:`ALPHABETS`: ``"english"``, ``"mandarin"``).
+        unknown: a symbol (e.g. ``"<unk>"``, id ``len(alphabet) + 1``) that every character
+            outside the alphabet encodes to; None: such characters are an error.
     """
 
     kind = "chars"
@@ -70,18 +73,22 @@ class CharTokenizer(_Tokenizer):
     _outside = "characters outside the model's alphabet"
     _hint = "normalise it first (speechzoo.text.english.normalize)"
 
-    def __init__(self, alphabet: str) -> None:
-        super().__init__(list(alphabet))
-        self.alphabet = alphabet
+    def __init__(self, alphabet: str, unknown: str | None = None) -> None:
+        alphabet = named_alphabet(alphabet)
+        super().__init__(list(alphabet) + ([unknown] if unknown else []))
+        self.alphabet, self.unknown = alphabet, unknown
 
     def encode(self, text: str) -> list[int]:
+        if self.unknown:
+            return [self._ids.get(c, self._ids[self.unknown]) for c in text]
         return self._encode(text, text)
 
     def decode(self, ids: Iterable[int]) -> str:
         return "".join(self._decode(ids))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "alphabet": self.alphabet}
+        out = {"kind": self.kind, "alphabet": self.alphabet}
+        return {**out, "unknown": self.unknown} if self.unknown else out
 
 
 class PhonemeTokenizer(_Tokenizer):
@@ -105,6 +112,28 @@ class PhonemeTokenizer(_Tokenizer):
         return self._decode(ids)
 
 
+def _english() -> str:
+    from speechzoo.text.english import CHARACTERS
+
+    return CHARACTERS
+
+
+def _mandarin() -> str:
+    from speechzoo.text.mandarin import alphabet
+
+    return alphabet()
+
+
+# Alphabets a recipe names rather than spells out (the Mandarin one holds 3,000 characters).
+# A name is no alphabet itself: its letters repeat.
+ALPHABETS = {"english": _english, "mandarin": _mandarin}
+
+
+def named_alphabet(alphabet: str) -> str:
+    """``alphabet``, or the characters of the built-in alphabet it names."""
+    return ALPHABETS[alphabet]() if alphabet in ALPHABETS else alphabet
+
+
 _KINDS: dict[str, type[_Tokenizer]] = {"chars": CharTokenizer, "phonemes": PhonemeTokenizer}
 
 
@@ -112,7 +141,7 @@ def tokenizer_from_dict(data: dict[str, Any]) -> CharTokenizer | PhonemeTokenize
     """Rebuild a tokenizer from :meth:`to_dict`'s output."""
     kind = data.get("kind") if isinstance(data, dict) else None
     if kind == "chars" and isinstance(data.get("alphabet"), str):
-        return CharTokenizer(data["alphabet"])
+        return CharTokenizer(data["alphabet"], data.get("unknown"))
     if kind == "phonemes" and isinstance(data.get("symbols"), list):
         return PhonemeTokenizer(data["symbols"])
     raise TextError(f"unknown tokenizer {data!r}; known kinds: {sorted(_KINDS)}")

