@@ -61,6 +61,9 @@ CORPORA: dict[str, Corpus] = {c.name: c for c in (
            "speechzoo.data.corpora.synth_zh:prepare",
            options=(Option("train_size", int, 40000, "training utterances, one sentence each "
                            "(default: 40000, about 30 hours)"),)),
+    Corpus("aishell", "AISHELL-1 Mandarin (openslr.org/33) from a local copy",
+           "speechzoo.data.corpora.aishell:prepare",
+           source="the data_aishell folder of your AISHELL-1 copy (speaker archives unpacked)"),
     Corpus("librispeech", "LibriSpeech (openslr.org/12) from a local copy",
            "speechzoo.data.corpora.librispeech:prepare",
            source="the folder holding your LibriSpeech copy"),
