@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from speechzoo.errors import SpeechZooError
+
+if TYPE_CHECKING:
+    from speechzoo.results import Transcript
 
 _LIGHTNING = {"train": "fit", "validate": "validate", "test": "test"}
 
@@ -17,6 +21,7 @@ _EXAMPLES = """examples:
   speechzoo train recipes/ds2.yaml --help                 every key of that recipe
   speechzoo test recipes/ds2.yaml --ckpt_path runs/ds2/checkpoints/last.ckpt
   speechzoo transcribe --model ds2-en a.wav b.flac        FILE<TAB>TEXT per file
+  speechzoo transcribe --timestamps --decoder beam a.wav  word times, LM beam search
   speechzoo evaluate --model ds2-en my-data/test.jsonl    WER and CER on your manifest
   speechzoo prepare synth-en --markov 130000             a larger embedded corpus
   speechzoo prepare librispeech /data/LibriSpeech
@@ -42,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_prepare(sub)
     _add_export(sub)
+    _add_lm(sub)
     return p
 
 
@@ -57,12 +63,35 @@ def _add_transcribe(sub: argparse._SubParsersAction) -> None:
                        description="Transcribe audio files. A file that cannot be read is "
                        "reported on stderr and the others are still transcribed; the exit "
                        "status is then 2.")
-    t.add_argument("files", nargs="+", help="audio files (any format soundfile reads)")
+    t.add_argument("files", nargs="+", help="audio files (any format soundfile reads), of "
+                   "any length (long recordings run in windows)")
     _add_model_options(t)
+    _add_decoder_options(t)
     t.add_argument("--format", choices=("auto", "text", "tsv", "jsonl"), default="auto",
                    help="text: one transcript per line; tsv: FILE<TAB>TRANSCRIPT; jsonl: "
                    '{"audio_filepath", "text"} per line; auto (default): text for one file, '
                    "tsv for several")
+    t.add_argument("--timestamps", action="store_true",
+                   help="word times in seconds: text prints START END WORD per line (an empty "
+                   "line between files); tsv FILE<TAB>START<TAB>END<TAB>WORD per word; jsonl "
+                   'adds "words": [{"text", "start", "end"}]')
+
+
+def _add_decoder_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--decoder", choices=("greedy", "beam"), default="greedy",
+                   help="greedy (default): best path; beam: beam search with the bundle's "
+                   "language model (its decoder.json; `speechzoo lm` adds one)")
+    p.add_argument("--beam-size", type=int, help="beam: hypotheses kept (default: the "
+                   "bundle's)")
+    p.add_argument("--lm-weight", type=float, help="beam: the LM's weight, alpha (default: "
+                   "the bundle's)")
+    p.add_argument("--word-score", type=float, help="beam: score added per word, beta "
+                   "(default: the bundle's)")
+
+
+def _decoding(args: argparse.Namespace) -> dict:
+    return {"decoder": args.decoder, "beam_size": args.beam_size,
+            "lm_weight": args.lm_weight, "word_score": args.word_score}
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -72,6 +101,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                        "to the manifest; texts in the model's alphabet, e.g. lower case).")
     e.add_argument("manifest", help="the JSONL manifest, e.g. a corpus' test.jsonl")
     _add_model_options(e)
+    _add_decoder_options(e)
     e.add_argument("--output", help="also write each utterance's reference and hypothesis "
                    "here (JSON lines)")
 
@@ -105,35 +135,150 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--recipe", help="recipe to copy in as config.yaml")
 
 
-def _transcribe(args: argparse.Namespace) -> int:
-    import json
+_LM_TUNE = "speechzoo lm tune --model ds2-en --lm lm.arpa.gz --manifest dev.jsonl --write"
 
+
+def _add_lm(sub: argparse._SubParsersAction) -> None:
+    from speechzoo.decoding.lm import TOOLS, UNITS
+
+    g = sub.add_parser("lm", help="n-gram LMs for beam search: build, tune, attach",
+                       description="Build an n-gram LM, tune its weights on a dev set, and give "
+                       "a bundle an LM for `transcribe --decoder beam`. E.g. `speechzoo lm "
+                       f"build train.jsonl lm.arpa.gz --order 4 --prune 0 1`, then `{_LM_TUNE}`.")
+    cmds = g.add_subparsers(dest="lm_command", required=True, metavar="COMMAND")
+    b = cmds.add_parser("build", help="text -> a Kneser-Ney ARPA LM",
+                        description="Write a Kneser-Ney ARPA LM (kaldingram; KenLM's lmplz when "
+                        "on PATH). Give normalised text in the model's alphabet.")
+    b.add_argument("text", help="a text file (one sentence a line) or a JSONL manifest (its "
+                   "text fields)")
+    b.add_argument("out", help="the ARPA file (gzipped if it ends .gz)")
+    b.add_argument("--order", type=int, default=3, help="n-gram order (default 3)")
+    b.add_argument("--units", choices=UNITS, default="words", help="words (default), or chars "
+                   "for a character LM (lexicon-free decoding, e.g. Mandarin)")
+    b.add_argument("--prune", type=int, nargs="+", default=[], metavar="N", help="count "
+                   "thresholds per order, lmplz style: n-grams seen at most N times are dropped "
+                   "(the last repeats); e.g. 0 1 drops singleton bigrams, trigrams, ...")
+    b.add_argument("--tool", choices=TOOLS, default="auto", help="auto (default): lmplz when on "
+                   "PATH, else kaldingram")
+    lexicon = ("auto (default): the LM's words (none for a character LM); none: lexicon-free; "
+               "or a lexicon file")
+    t = cmds.add_parser("tune", help="grid-search the LM weight and word score on a dev set",
+                        description="Decode a dev manifest with every LM weight (alpha) and "
+                        "word score (beta), the model run once, and print WER/CER per pair. "
+                        "--write stores the best in the bundle folder (decoder.json + LM + "
+                        "lexicon), which `transcribe --decoder beam` then uses.")
+    _add_model_options(t)
+    t.add_argument("--lm", required=True, help="the ARPA LM (plain or .gz)")
+    t.add_argument("--lexicon", default="auto", help=lexicon)
+    t.add_argument("--manifest", required=True, help="dev JSONL manifest (audio_filepath, text)")
+    t.add_argument("--limit", type=int, help="only the first N utterances")
+    t.add_argument("--lm-weights", type=float, nargs="+",
+                   default=[0.5, 1.0, 1.5, 2.0, 2.5, 3.0], metavar="A",
+                   help="alphas tried (default 0.5 1 1.5 2 2.5 3)")
+    t.add_argument("--word-scores", type=float, nargs="+", default=[-1.0, 0.0, 1.0, 2.0, 3.0],
+                   metavar="B", help="betas tried, each with every alpha (default -1 0 1 2 3)")
+    t.add_argument("--beam-size", type=int, default=50, help="hypotheses kept (default 50)")
+    t.add_argument("--write", action="store_true", help="save the best into the bundle folder")
+    a = cmds.add_parser("attach", help="give a bundle folder an LM with fixed weights",
+                        description="Copy an LM (and lexicon) into a bundle folder and write its "
+                        f"decoder.json, without tuning (`{_LM_TUNE}` tunes the weights).")
+    a.add_argument("model", help="the bundle folder (or a bundle name)")
+    a.add_argument("lm", help="the ARPA LM (plain or .gz)")
+    a.add_argument("--lexicon", default="auto", help=lexicon)
+    a.add_argument("--lm-weight", type=float, default=2.0, help="alpha (default 2)")
+    a.add_argument("--word-score", type=float, default=0.0, help="beta (default 0)")
+    a.add_argument("--beam-size", type=int, default=50, help="hypotheses kept (default 50)")
+
+
+def _lm(args: argparse.Namespace) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from speechzoo.checkpoints import find_bundle
+    from speechzoo.decoding import beam, lm
+    from speechzoo.pipelines import load
+
+    if args.lm_command == "build":
+        print(lm.build_lm(args.text, args.out, args.order, args.prune, args.units, args.tool,
+                          progress=True))
+        return
+    lm.read_arpa_header(args.lm)  # a bad LM fails before the model loads
+    asr = load(args.model, device=getattr(args, "device", None))
+    folder = find_bundle(args.model).parent
+    with tempfile.TemporaryDirectory() as tmp:
+        lexicon = None if args.lexicon == "none" else args.lexicon if args.lexicon != "auto" \
+            else lm.lexicon_for(args.lm, asr.tokenizer, Path(tmp) / "lexicon.txt")[0]
+        if args.lm_command == "attach":
+            print(beam.save_decoder_config(folder, args.lm, lexicon, args.beam_size,
+                                           args.lm_weight, args.word_score))
+            return
+        decoder = beam.BeamDecoder(asr.tokenizer, args.lm, lexicon, args.beam_size)
+        result = beam.tune_on_manifest(asr, args.manifest, decoder, args.lm_weights,
+                                       args.word_scores, args.limit, args.batch_size)
+        print(f"greedy: WER {result.greedy['wer']:.4f}  CER {result.greedy['cer']:.4f}\n"
+              "lm_weight  word_score  WER     CER")
+        for r in result.grid:
+            print(f"{r['lm_weight']:9.2f}  {r['word_score']:10.2f}  {r['wer']:.4f}  "
+                  f"{r['cer']:.4f}{'  <- best' if r is result.best else ''}")
+        if args.write:
+            meta = {"tuned_on": str(args.manifest), "utterances": result.utterances,
+                    **result.best}
+            print(beam.save_decoder_config(folder, args.lm, lexicon, args.beam_size,
+                                           result.best["lm_weight"], result.best["word_score"],
+                                           meta))
+
+
+def _transcribe(args: argparse.Namespace) -> int:
     from speechzoo.pipelines import load
 
     asr = load(args.model, device=args.device)
     fmt = args.format if args.format != "auto" else "text" if len(args.files) == 1 else "tsv"
-    failed = 0
-    for path, text in asr.transcribe_files(args.files, batch_size=args.batch_size):
-        if isinstance(text, SpeechZooError):
+    failed = printed = 0
+    for path, result in asr.transcribe_files(args.files, batch_size=args.batch_size,
+                                             timestamps=args.timestamps, **_decoding(args)):
+        if isinstance(result, SpeechZooError):
             failed += 1
-            print(f"speechzoo: error: {text}", file=sys.stderr)
-        elif fmt == "jsonl":
-            print(json.dumps({"audio_filepath": path, "text": text}, ensure_ascii=False))
-        else:
-            print(f"{path}\t{text}" if fmt == "tsv" else text)
+            print(f"speechzoo: error: {result}", file=sys.stderr)
+            continue
+        lines = _format(path, result, fmt)
+        if args.timestamps and fmt != "jsonl" and not lines:
+            continue  # no words: no rows
+        if args.timestamps and fmt == "text" and printed:
+            print()  # words of one file, an empty line, words of the next
+        print(lines)
+        printed += 1
     if failed:
         print(f"speechzoo: {failed} of {len(args.files)} files could not be transcribed",
               file=sys.stderr)
     return 2 if failed else 0
 
 
+def _format(path: str, result: str | Transcript, fmt: str) -> str:
+    """One file's lines: a text (str) or, with --timestamps, a Transcript's words."""
+    import json
+
+    if fmt == "jsonl":
+        row = {"audio_filepath": path, "text": result if isinstance(result, str) else result.text}
+        if not isinstance(result, str):
+            row["words"] = [{"text": w.text, "start": w.start, "end": w.end}
+                            for w in result.words]
+        return json.dumps(row, ensure_ascii=False)
+    if isinstance(result, str):
+        return f"{path}\t{result}" if fmt == "tsv" else result
+    prefix = f"{path}\t" if fmt == "tsv" else ""
+    sep = "\t" if fmt == "tsv" else " "
+    return "\n".join(f"{prefix}{w.start:.3f}{sep}{w.end:.3f}{sep}{w.text}" for w in result.words)
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     from speechzoo.data.manifest import write_manifest
     from speechzoo.pipelines import load
 
-    scores = load(args.model, device=args.device).evaluate(args.manifest, args.batch_size)
+    scores = load(args.model, device=args.device).evaluate(args.manifest, args.batch_size,
+                                                           **_decoding(args))
     print(f"WER {scores['wer']:.4f}  CER {scores['cer']:.4f}  ({scores['utterances']} "
-          f"utterances, {scores['hours']:.2f} h, {args.manifest}, model {args.model})")
+          f"utterances, {scores['hours']:.2f} h, {args.manifest}, model {args.model}, "
+          f"{args.decoder} decoding)")
     if args.output:
         write_manifest(args.output, scores["results"])
 
@@ -157,6 +302,8 @@ def _run(argv: list[str]) -> int:
 
         options = {o.name: getattr(args, o.name) for o in CORPORA[args.corpus].options}
         print(prepare(args.corpus, getattr(args, "source", None), args.out, **options))
+    elif args.command == "lm":
+        _lm(args)
     elif args.command == "export":
         from speechzoo.pipelines import export
 

@@ -278,6 +278,28 @@ class DeepSpeech2(nn.Module):
         x = self.norm(x.transpose(1, 2), n).transpose(1, 2)
         return F.log_softmax(self.fc(x).float(), dim=-1), n
 
+    @property
+    def frame_seconds(self) -> float:
+        """Seconds between output frames: the spectrogram hop times the convolutions' time
+        strides (20 ms for a 10 ms hop and strides 2, 1)."""
+        stride = self.features.hop
+        for conv in self.convs:
+            stride *= conv.stride[1]
+        return stride / self.sample_rate
+
+    def frame_centre(self, frame: int | torch.Tensor) -> float | torch.Tensor:
+        """The time (seconds) of output frame ``frame`` (an int, array or tensor): the centre of
+        the spectrogram window at the middle of its receptive field. Output ``j`` of a
+        convolution sees inputs ``j * s - p`` to ``j * s - p + k - 1``, centred on ``j * s``
+        for the odd kernels used here."""
+        scale, offset = 1, 0.0
+        for conv in self.convs:
+            k, s = conv.kernel[1], conv.stride[1]
+            offset += scale * ((k - 1) / 2 - k // 2)
+            scale *= s
+        hop, win = self.features.hop, self.features.win
+        return ((frame * scale + offset) * hop + win / 2) / self.sample_rate
+
 
 def deepspeech2_small(num_classes: int = 29, **kwargs) -> DeepSpeech2:
     """A CPU-sized model (about 3M parameters) that trains in minutes on the embedded corpus."""
