@@ -58,6 +58,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--utterances", type=int, default=5, help="the first N of the manifest")
     p.add_argument("--chunks-ms", type=int, nargs="+", default=[100, 200, 500])
     p.add_argument("--repeats", type=int, default=3, help="runs of each; medians are kept")
+    p.add_argument("--quality", type=Path, metavar="MANIFEST",
+                   help="also the model's greedy WER/CER on MANIFEST (e.g. synth-en test.jsonl), "
+                        "offline and streamed in 200 ms chunks")
     p.add_argument("--quick", action="store_true", help="smoke test: 2 utterances, 1 repeat")
     p.add_argument("--out", type=Path, default=RESULTS, help="JSON results file")
     args = p.parse_args()
@@ -170,6 +173,27 @@ def streaming(rec: SpeechRecognizer, waves: list[np.ndarray], chunk_ms: int,
             "max_abs_log_prob_diff": max(diffs), "same_greedy_path": f"{same}/{len(waves)}"}
 
 
+def quality(rec: SpeechRecognizer, manifest: Path) -> dict:
+    """Greedy error rates on ``manifest``, offline and streamed (200 ms chunks), and how many
+    streamed transcripts equal the offline ones."""
+    from asr_lm import scores  # the sibling benchmark's per-voice error rates
+
+    entries = read_manifest(manifest, ("audio_filepath", "text"))
+    refs = [e["text"] for e in entries]
+    offline_texts = rec.transcribe([e["audio_filepath"] for e in entries], batch_size=16,
+                                   progress=False)
+    chunk, streamed = rec.sample_rate // 5, []
+    for e in entries:
+        wav, stream = load_audio(e["audio_filepath"], rec.sample_rate)[0], rec.stream()
+        for start in range(0, len(wav), chunk):
+            stream.push(wav[start:start + chunk])
+        streamed.append(stream.finish())
+    same = sum(a == b for a, b in zip(streamed, offline_texts, strict=True))
+    return {"manifest": str(manifest), "offline": scores(refs, offline_texts, entries),
+            "streamed": scores(refs, streamed, entries),
+            "streamed_equals_offline": f"{same}/{len(entries)}"}
+
+
 def print_table(res: dict) -> None:
     lat = res["latency"]
     print(f"\nStreaming ASR  torch {res['torch']}  {res['machine']['processor']}  1 thread")
@@ -212,6 +236,12 @@ def main() -> None:
     print("offline ...", flush=True)
     res["offline"] = {"rtf_fused": offline_rtf(rec, waves, args.repeats, fused=True),
                       "rtf_loop": offline_rtf(rec, waves, args.repeats, fused=False)}
+    if args.quality:
+        print("quality ...", flush=True)
+        res["quality"] = quality(rec, args.quality)
+        q = res["quality"]
+        print(f"  offline WER {q['offline']['wer']:.4f} CER {q['offline']['cer']:.4f}; streamed "
+              f"WER {q['streamed']['wer']:.4f}; equal texts {q['streamed_equals_offline']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2) + "\n")
     print_table(res)

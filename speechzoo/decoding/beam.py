@@ -349,7 +349,8 @@ def tune(log_probs: Sequence[torch.Tensor], references: Sequence[str], decoder: 
 
     Returns:
         Every setting's ``{"lm_weight", "word_score", "wer", "cer", "seconds"}``, the one of
-        lowest WER (then CER; the first on ties), and greedy decoding's error rates.
+        lowest WER (then CER; the first on ties), and greedy decoding's error rates. An
+        alphabet without a space (Mandarin: a sentence is one "word") is judged by CER.
     """
     if len(log_probs) != len(references) or not references:
         raise ConfigError(f"{len(log_probs)} utterances' log-probs for {len(references)} "
@@ -364,7 +365,8 @@ def tune(log_probs: Sequence[torch.Tensor], references: Sequence[str], decoder: 
             grid.append({"lm_weight": float(alpha), "word_score": float(beta),
                          "wer": wer(references, hyps), "cer": cer(references, hyps),
                          "seconds": time.perf_counter() - start})
-    return TuneResult(grid, min(grid, key=lambda r: (r["wer"], r["cer"])),
+    first, then = ("wer", "cer") if " " in decoder.tokenizer.alphabet else ("cer", "wer")
+    return TuneResult(grid, min(grid, key=lambda r: (r[first], r[then])),
                       {"wer": wer(references, greedy), "cer": cer(references, greedy)},
                       len(references))
 

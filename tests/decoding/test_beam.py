@@ -156,6 +156,24 @@ def test_tuner_picks_the_weight_that_helps(files):
     assert result.utterances == 2
 
 
+def test_the_tuner_judges_mandarin_by_cer():
+    class Fixed:  # hypotheses by lm_weight: 1.0 has the lower WER, 2.0 the lower CER
+        tokenizer = MANDARIN
+        texts = {1.0: ["我爱你", "好"], 2.0: ["我好你", "他们们"]}
+
+        def with_weights(self, lm_weight, word_score):
+            self.alpha = lm_weight
+            return self
+
+        def transcripts(self, log_probs, lengths):
+            return self.texts[self.alpha]
+
+    log_probs = [torch.zeros(3, len(MANDARIN)), torch.zeros(3, len(MANDARIN))]
+    result = tune(log_probs, ["我爱你", "他们是"], Fixed(), (1.0, 2.0), (0.0,))
+    assert [r["wer"] for r in result.grid] == [0.5, 1.0]
+    assert result.best["lm_weight"] == 2.0  # CER 2/6 against 3/6
+
+
 def test_cli_builds_attaches_and_tunes(tmp_path, capsys):
     texts = [json.loads(line)["text"] for line in (HELDOUT / "heldout.jsonl").open()]
     (tmp_path / "text.txt").write_text("\n".join(texts * 3) + "\n")
