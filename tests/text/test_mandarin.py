@@ -23,7 +23,7 @@ def test_the_alphabet_covers_the_training_text():
     chars = mandarin.alphabet()
     assert len(chars) == mandarin.ALPHABET_SIZE == len(set(chars))
     train = default_splits()["train"]
-    text = "".join(train)
-    assert sum(c in set(chars) for c in text) / len(text) > 0.99
+    text, known = "".join(train), set(chars)
+    assert sum(c in known for c in text) / len(text) > 0.99
     tok = CharTokenizer("mandarin", mandarin.UNKNOWN)
     assert len(tok) == 3002 and tok.decode(tok.encode(train[0])).replace("<unk>", "") != ""
