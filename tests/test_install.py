@@ -52,9 +52,11 @@ def test_non_editable_install_transcribes(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SPEECHZOO_MODELS")}
     out = _run([str(python), "-c", "import speechzoo, sys; print(speechzoo.__file__); "
                 "print(speechzoo.available_models()); "
-                f"print(speechzoo.load('ds2-en').transcribe({str(HELDOUT)!r}))"],
+                f"asr = speechzoo.load('ds2-en'); print(asr.transcribe({str(HELDOUT)!r})); "
+                # the bundle's LM files ship too
+                f"print(asr.transcribe({str(HELDOUT)!r}, decoder='beam', beam_size=10))"],
                cwd=tmp_path, env=env)
-    location, models, text = out.splitlines()[-3:]
+    location, models, text, beam = out.splitlines()[-4:]
     assert location.startswith(str(target)), location
-    assert models == "{'ds2-en': 'asr'}"
-    assert text == expected
+    assert models == str(speechzoo.available_models())
+    assert text == expected and beam
