@@ -57,7 +57,7 @@ CORPORA: dict[str, Corpus] = {c.name: c for c in (
            options=(Option("markov", int, 30000, "generated (Wikipedia-Markov) training "
                            "sentences added to the real ones; each is spoken once (default: "
                            "30000, about 33 hours; 130000: 138 hours)"),)),
-    Corpus("synth-zh", "Mandarin sentences spoken by eSpeak NG's cmn voice (generated, ~5 min)",
+    Corpus("synth-zh", "Mandarin sentences spoken by eSpeak NG's cmn voice (generated, ~15 min)",
            "speechzoo.data.corpora.synth_zh:prepare",
            options=(Option("train_size", int, 40000, "training utterances, one sentence each "
                            "(default: 40000, about 30 hours)"),)),
