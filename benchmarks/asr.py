@@ -104,6 +104,13 @@ def machine() -> dict:
     return {"platform": platform.platform(), "processor": cpu, "cpu_count": os.cpu_count()}
 
 
+def save_results(res: dict, out: Path) -> None:
+    """Write a benchmark's results as indented JSON (the committed ``results/*.json``)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2) + "\n")
+    print(f"\nwrote {out}")
+
+
 def n_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -430,9 +437,7 @@ def main() -> None:
         res["loop_vs_fused"] = loop_vs_fused(args)
         print_loop_vs_fused(res["loop_vs_fused"])
         if args.out != RESULTS:  # a partial run does not replace the full results file
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(res, indent=2) + "\n")
-            print(f"\nwrote {args.out}")
+            save_results(res, args.out)
         return
     print("quality ...", flush=True)
     res["quality"] = quality(args)
@@ -442,10 +447,8 @@ def main() -> None:
     res["inference"] = inference(args)
     print("loop vs fused recurrence ...", flush=True)
     res["loop_vs_fused"] = loop_vs_fused(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2) + "\n")
     print_table(res)
-    print(f"\nwrote {args.out}")
+    save_results(res, args.out)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import random
 import statistics
 import sys
@@ -42,7 +41,6 @@ from speechzoo.data.corpora.text_sources import markov_sentences, real_sentences
 from speechzoo.data.manifest import read_manifest
 from speechzoo.decoding.beam import (
     BeamDecoder,
-    log_probs_of,
     save_decoder_config,
     tune,
 )
@@ -52,7 +50,7 @@ from speechzoo.metrics import cer, wer
 from speechzoo.text.english import CHARACTERS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from asr import held_out, machine  # noqa: E402  (the sibling benchmark's helpers)
+from asr import held_out, machine, save_results  # noqa: E402  (the sibling benchmark's helpers)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "asr_lm.json"
 # name: (order, Markov sentences, real-sentence weight, count-pruning thresholds)
@@ -170,7 +168,8 @@ def load_split(asr, corpus: Path, split: str, limit: int | None) -> dict:
     entries = read_manifest(corpus / f"{split}.jsonl", ("audio_filepath", "text"))[:limit]
     return {"entries": entries, "refs": [e["text"] for e in entries],
             "durations": [float(e["duration"]) for e in entries],
-            "log_probs": log_probs_of(asr, [e["audio_filepath"] for e in entries], 16)}
+            "log_probs": asr.log_probs([e["audio_filepath"] for e in entries], batch_size=16,
+                                          progress=False)}
 
 
 def tune_variants(args, variants: list[dict], dev: dict) -> dict:
@@ -252,9 +251,7 @@ def main() -> None:
            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
            "beam_size": args.beam_size, "variants": variants, "chosen": chosen, "test": rows}
     if not args.quick:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(res, indent=2) + "\n")
-        print(f"wrote {args.out}")
+        save_results(res, args.out)
     if args.write and not args.quick:
         best = next(v for v in variants if v["name"] == chosen["name"])
         meta = {"variant": best["name"], "tuned_on": f"synth-en dev ({chosen['utterances']} "

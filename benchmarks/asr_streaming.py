@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import statistics
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
-from asr import machine, n_params  # benchmarks/asr.py, beside this script
+from asr import machine, n_params, save_results  # benchmarks/asr.py, beside this script
 
 import speechzoo
 from speechzoo.audio import load_audio
@@ -242,10 +241,8 @@ def main() -> None:
         q = res["quality"]
         print(f"  offline WER {q['offline']['wer']:.4f} CER {q['offline']['cer']:.4f}; streamed "
               f"WER {q['streamed']['wer']:.4f}; equal texts {q['streamed_equals_offline']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2) + "\n")
     print_table(res)
-    print(f"\nwrote {args.out}")
+    save_results(res, args.out)
 
 
 if __name__ == "__main__":

@@ -29,14 +29,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
-import os
-import platform
 from pathlib import Path
 
 import jiwer
 import numpy as np
 import torch
+from asr import machine, save_results  # benchmarks/asr.py, beside this script
 
 import speechzoo
 from speechzoo.audio import load_audio
@@ -199,14 +197,6 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def machine() -> dict:
-    info = Path("/proc/cpuinfo")
-    names = [s.split(":", 1)[1].strip() for s in info.read_text().splitlines()
-             if s.startswith("model name")] if info.is_file() else []
-    return {"platform": platform.platform(), "processor": names[0] if names else
-            platform.processor(), "cpu_count": os.cpu_count()}
-
-
 def print_table(res: dict) -> None:
     print(f"\nWord timestamps of {res['model']} ({res['decoder']}) vs eSpeak's timings, "
           f"{res['manifest']}")
@@ -260,10 +250,8 @@ def main() -> None:
     if not args.quick:
         print("window sweep ...", flush=True)
         res["window_sweep"] = window_sweep(asr, entries[:n], refs[:n], decoding)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2) + "\n")
     print_table(res)
-    print(f"\nwrote {args.out}")
+    save_results(res, args.out)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import sys
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from speechzoo.decoding.beam import BeamDecoder, save_decoder_config, tune
 from speechzoo.decoding.ctc import greedy_transcripts
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from asr import machine  # noqa: E402
+from asr import machine, save_results  # noqa: E402
 from asr_lm import evaluate, load_split  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "asr_zh.json"
@@ -76,9 +75,7 @@ def main() -> None:
                                                 args.beam_size).transcripts, test),
             evaluate("beam + character LM", decoder.transcripts, test)]
     res["test"] = rows
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    save_results(res, args.out)
 
 
 if __name__ == "__main__":

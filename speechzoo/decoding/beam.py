@@ -13,7 +13,7 @@ The search maximises ``log p_ctc(y|x) + lm_weight * log p_lm(y) + word_score * w
 
 A bundle folder names its LM in ``decoder.json`` (:meth:`BeamDecoder.from_folder`,
 :func:`save_decoder_config`); :func:`tune` grid-searches the two weights on a dev set's
-log-probabilities, computed once (:func:`log_probs_of`).
+log-probabilities, computed once (``SpeechRecognizer.log_probs``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ from flashlight.lib.text.decoder.kenlm import KenLM
 from flashlight.lib.text.dictionary import Dictionary
 from torchaudio.models.decoder import CTCDecoder
 
-from speechzoo.audio import load_audio
 from speechzoo.data.manifest import read_manifest
 from speechzoo.decoding.ctc import greedy_transcripts
 from speechzoo.decoding.lm import is_char_lm, open_text, read_arpa_header, token_names
@@ -298,34 +297,6 @@ def pad_log_probs(log_probs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torc
     return torch.nn.utils.rnn.pad_sequence(list(log_probs), batch_first=True), lengths
 
 
-@torch.inference_mode()
-def log_probs_of(recognizer: Any, paths: Sequence[str | os.PathLike], batch_size: int = 8,
-                 ) -> list[torch.Tensor]:
-    """A recogniser's per-frame log-probs of audio files, computed once to decode many times.
-
-    Args:
-        recognizer: a :class:`~speechzoo.pipelines.asr.SpeechRecognizer` (its ``model``,
-            ``sample_rate`` and ``device``).
-        paths: audio files.
-        batch_size: files run together (similar lengths batched; padding changes nothing).
-
-    Returns:
-        One (T_i, C) float32 CPU tensor per file, in order.
-    """
-    wavs = [torch.from_numpy(load_audio(p, recognizer.sample_rate)[0]) for p in paths]
-    order = sorted(range(len(wavs)), key=lambda i: len(wavs[i]))
-    out: list[torch.Tensor] = [torch.empty(0)] * len(wavs)
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        lengths = torch.tensor([len(wavs[i]) for i in idx])
-        padded = torch.nn.utils.rnn.pad_sequence([wavs[i] for i in idx], batch_first=True)
-        log_probs, frames = recognizer.model(padded.to(recognizer.device),
-                                             lengths.to(recognizer.device))
-        for row, i in enumerate(idx):
-            out[i] = log_probs[row, :int(frames[row])].float().cpu()
-    return out
-
-
 @dataclasses.dataclass
 class TuneResult:
     """:func:`tune`'s grid (one row per setting, in grid order), its best row, and greedy
@@ -342,7 +313,7 @@ def tune(log_probs: Sequence[torch.Tensor], references: Sequence[str], decoder: 
     """Grid-search alpha (``lm_weight``) and beta (``word_score``) by WER on a dev set.
 
     Args:
-        log_probs: one (T_i, C) tensor per utterance (:func:`log_probs_of`).
+        log_probs: one (T_i, C) tensor per utterance (``SpeechRecognizer.log_probs``).
         references: their normalised texts.
         decoder: the decoder whose LM, lexicon and beam are kept; its weights are replaced.
         lm_weights, word_scores: the values tried (every pair).
@@ -377,5 +348,6 @@ def tune_on_manifest(recognizer: Any, manifest: str | os.PathLike, decoder: Beam
     """:func:`tune` on a manifest's utterances (the first ``limit``), the recogniser's
     log-probs computed once."""
     entries = read_manifest(manifest, ("audio_filepath", "text"))[:limit]
-    log_probs = log_probs_of(recognizer, [e["audio_filepath"] for e in entries], batch_size)
+    log_probs = recognizer.log_probs([e["audio_filepath"] for e in entries], batch_size=batch_size,
+                                     progress=False)
     return tune(log_probs, [e["text"] for e in entries], decoder, lm_weights, word_scores)
