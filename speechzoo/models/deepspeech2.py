@@ -59,7 +59,9 @@ class _RecurrentLayer(nn.Module):
     (``speechzoo.layers.recurrence``, hand-written backward; the default) and the plain
     autograd loop over ``_step`` (the reference it is tested against). Set ``fused = False``
     on a layer, or on the class, to run the loop. It is a plain attribute, not a constructor
-    argument or a buffer, so configs and state dicts are the same either way.
+    argument or a buffer, so configs and state dicts are the same either way. The loop's one
+    matrix product per frame is ``_recurrent_product``, which a layer may run another way
+    (``speechzoo.layers.sparse``: through sparse kernels) with the same cell maths.
     """
 
     fused: bool = True
@@ -75,8 +77,12 @@ class _RecurrentLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros(self.dirs, 1, gates))
         nn.init.uniform_(self.recurrent, -hidden_size**-0.5, hidden_size**-0.5)
 
+    def _recurrent_product(self, h: torch.Tensor) -> torch.Tensor:
+        """U h_{t-1} + b of every direction: h (D, B, H) -> (D, B, gates)."""
+        return torch.baddbmm(self.bias, h, self.recurrent)
+
     def _step(self, pre: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
-        rec = torch.baddbmm(self.bias, h, self.recurrent)  # (D, B, gates)
+        rec = self._recurrent_product(h)  # (D, B, gates)
         if self.cell == "rnn":
             return clipped_relu(pre + rec), c
         if self.cell == "gru":

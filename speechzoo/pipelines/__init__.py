@@ -4,6 +4,7 @@ bundle's task from a registry (one module per task; nothing here imports Lightni
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,10 +18,10 @@ from speechzoo.checkpoints import (
     read_bundle,
     write_bundle,
 )
-from speechzoo.errors import CheckpointError
+from speechzoo.errors import CheckpointError, ConfigError
 
-# task -> "module:class" whose ``from_bundle(bundle, device)`` builds the user object;
-# imported only when a bundle of that task loads.
+# task -> "module:class" whose ``from_bundle(bundle, device)`` builds the user object (with
+# ``sparse=True`` too, if it takes it); imported only when a bundle of that task loads.
 PIPELINES = {"asr": "speechzoo.pipelines.asr:SpeechRecognizer"}
 
 
@@ -41,13 +42,15 @@ def _device(device: str | torch.device | None) -> torch.device:
 
 
 def load(name_or_path: str | os.PathLike = "ds2-en", device: str | torch.device | None = None,
-         ) -> Any:
+         sparse: bool = False) -> Any:
     """A bundle name from :func:`available_models`, a bundle folder, or a checkpoint file ->
     the object its task calls for (``SpeechRecognizer`` for ``asr``).
 
     Args:
         name_or_path: what to load.
         device: where the networks run (default: CUDA when available, else the CPU).
+        sparse: run the large matrices of a pruned model through sparse kernels
+            (``speechzoo.layers.sparse.sparsify``; meant for the CPU).
     """
     bundle = read_bundle(name_or_path)
     target = PIPELINES.get(bundle.task)
@@ -56,7 +59,13 @@ def load(name_or_path: str | os.PathLike = "ds2-en", device: str | torch.device 
                               f"of speechzoo cannot run (it runs {sorted(PIPELINES)}); upgrade "
                               "speechzoo")
     module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls).from_bundle(bundle, _device(device))
+    pipeline = getattr(importlib.import_module(module), cls)
+    if not sparse:
+        return pipeline.from_bundle(bundle, _device(device))
+    if "sparse" not in inspect.signature(pipeline.from_bundle).parameters:
+        raise ConfigError(f"sparse=True: {bundle.task!r} models cannot run sparse yet; load "
+                          f"{bundle.source} without it")
+    return pipeline.from_bundle(bundle, _device(device), sparse=True)
 
 
 def export(checkpoint: str | os.PathLike | Sequence[str | os.PathLike], out: str | os.PathLike,

@@ -50,6 +50,7 @@ from speechzoo.checkpoints import CHECKPOINT, Bundle
 from speechzoo.data.manifest import read_manifest
 from speechzoo.decoding.ctc import align, ctc_greedy, word_spans
 from speechzoo.errors import AudioError, CheckpointError, ConfigError, TextError
+from speechzoo.layers.sparse import sparsify
 from speechzoo.metrics import cer, wer
 from speechzoo.results import Transcript, Word
 from speechzoo.text.tokenizers import CharTokenizer, tokenizer_from_dict
@@ -85,7 +86,10 @@ class SpeechRecognizer:
         self._beam: tuple[tuple, Any] | None = None  # (overrides, BeamDecoder), made when asked
 
     @classmethod
-    def from_bundle(cls, bundle: Bundle, device: torch.device) -> SpeechRecognizer:
+    def from_bundle(cls, bundle: Bundle, device: torch.device,
+                    sparse: bool = False) -> SpeechRecognizer:
+        """The recogniser of an asr bundle; ``sparse``: its pruned matrices run sparse
+        (``speechzoo.layers.sparse.sparsify``)."""
         model = bundle.build("acoustic")
         try:
             tokenizer = tokenizer_from_dict(bundle.frontend.get("tokenizer", {}))
@@ -94,7 +98,13 @@ class SpeechRecognizer:
         if not isinstance(tokenizer, CharTokenizer):
             raise CheckpointError(f"{bundle.source}: an asr bundle needs a character tokenizer")
         source = Path(bundle.source)
-        return cls(model, tokenizer, device, source.parent if source.name == CHECKPOINT else None)
+        asr = cls(model, tokenizer, device, source.parent if source.name == CHECKPOINT else None)
+        if sparse:
+            try:
+                sparsify(asr.model)
+            except ConfigError as e:
+                raise ConfigError(f"{bundle.source}: {e}") from None
+        return asr
 
     def transcribe(self, audio: Any, sample_rate: int | None = None, batch_size: int = 8, *,
                    timestamps: bool = False, decoder: str = "greedy",
