@@ -9,16 +9,18 @@ Two parts, written to ``benchmarks/results/precision.json``:
   not counted.)
 * ``curves``: two runs of ``recipes/ds2.yaml`` from the same seed, FP32 and FP16 with master
   weights, read from their Lightning CSV logs: training loss step by step and the dev WER/CER
-  of their last validation. The runs (from scratch, 200 steps of the SortaGrad epoch)::
+  of their last validation. The runs (from scratch, in the SortaGrad epoch; the committed
+  ones ran 200 steps, then were resumed with ``--ckpt_path last --trainer.max_steps 400``,
+  so each has two logs, version_0 and version_1)::
 
-    speechzoo train recipes/ds2.yaml --trainer.max_steps 200 --trainer.val_check_interval 100 \\
+    speechzoo train recipes/ds2.yaml --trainer.max_steps 400 --trainer.val_check_interval 100 \\
         --trainer.precision 32-true                                    # in FP32/
-    speechzoo train recipes/ds2.yaml --trainer.max_steps 200 --trainer.val_check_interval 100 \\
+    speechzoo train recipes/ds2.yaml --trainer.max_steps 400 --trainer.val_check_interval 100 \\
         --trainer.precision null \\
         --trainer.plugins '[{"class_path": "speechzoo.tasks.precision.MasterWeightsPrecision"}]'
 
-    python benchmarks/precision.py --fp32-log FP32/runs/ds2/logs/version_0/metrics.csv \\
-        --fp16-log FP16/runs/ds2/logs/version_0/metrics.csv
+    python benchmarks/precision.py --fp32-log FP32/runs/ds2/logs/version_*/metrics.csv \\
+        --fp16-log FP16/runs/ds2/logs/version_*/metrics.csv
 """
 
 from __future__ import annotations
@@ -46,8 +48,10 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("--fp32-log", type=Path, help="metrics.csv of the FP32 run")
-    p.add_argument("--fp16-log", type=Path, help="metrics.csv of the FP16 master-weights run")
+    p.add_argument("--fp32-log", type=Path, nargs="+",
+                   help="metrics.csv of the FP32 run (several: a resumed run's, in order)")
+    p.add_argument("--fp16-log", type=Path, nargs="+",
+                   help="metrics.csv of the FP16 master-weights run")
     p.add_argument("--out", type=Path, default=RESULTS)
     return p.parse_args()
 
@@ -118,10 +122,12 @@ def memory() -> dict:
     return out
 
 
-def _read(log: Path) -> tuple[dict[int, float], dict[str, float]]:
+def _read(logs: list[Path]) -> tuple[dict[int, float], dict[str, float]]:
     losses, last_val = {}, {}
-    with log.open() as f:
-        for row in csv.DictReader(f):
+    for log in logs:
+        with log.open() as f:
+            rows = list(csv.DictReader(f))
+        for row in rows:
             if row.get("train/loss"):
                 losses[int(row["step"])] = float(row["train/loss"])
             if row.get("val/wer"):
@@ -130,7 +136,7 @@ def _read(log: Path) -> tuple[dict[int, float], dict[str, float]]:
     return losses, last_val
 
 
-def curves(fp32_log: Path, fp16_log: Path) -> dict:
+def curves(fp32_log: list[Path], fp16_log: list[Path]) -> dict:
     a, val_a = _read(fp32_log)
     b, val_b = _read(fp16_log)
     steps = sorted(a.keys() & b.keys())

@@ -23,10 +23,17 @@ same machine load. Dense is the default fused recurrence; sparse layers run the 
 Each layer's input has ``hidden`` features (a second or later layer). Also reported: the
 largest output difference between each sparse layer and its masked dense original.
 
-Writes the ``"speed"`` section of ``benchmarks/results/sparsity.json`` (other sections of
-the file are kept) and prints a table.
+quality: WER/CER (greedy) of trained models on a manifest (default: synth-en's test split),
+their sparsity (zeros of the pruned matrices), bundle size, and the real-time factor of the
+whole model on one thread, dense and (when it has a matrix at least half zeros) sparse. The
+models compared in the README (``recipes/ds2.yaml`` fine-tuned from ds2-en for the same 600
+steps: dense, DSD, gradual pruning to 80 and 90%) are named NAME=BUNDLE.
+
+Each writes its section of ``benchmarks/results/sparsity.json`` (other sections are kept)
+and prints a table.
   python benchmarks/sparsity.py speed            # full run
   python benchmarks/sparsity.py speed --quick    # smoke test (do not keep its JSON)
+  python benchmarks/sparsity.py quality dense=DIR dsd=DIR gp80=DIR gp90=DIR
 """
 
 from __future__ import annotations
@@ -45,9 +52,12 @@ import torch
 from asr import machine, save_results  # benchmarks/asr.py, beside this script
 from torch import nn
 
+import speechzoo
+from speechzoo.audio import load_audio
+from speechzoo.data.manifest import read_manifest
 from speechzoo.layers.sparse import sparsify
 from speechzoo.models.deepspeech2 import _RecurrentLayer
-from speechzoo.training.sparsity import magnitude_mask
+from speechzoo.training.sparsity import magnitude_mask, prunable, sparsity_of
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sparsity.json"
 FRAME_S = 0.02  # DS2's output stride: 10 ms hop, time strides 2 and 1
@@ -77,7 +87,16 @@ def parse_args() -> argparse.Namespace:
     speed.add_argument("--quick", action="store_true", help="smoke test: 0.4 s, 1 repeat")
     speed.add_argument("--out", type=Path, default=RESULTS,
                        help="JSON results file; its other sections are kept")
+    quality = sub.add_parser("quality", help="WER, sparsity, size and speed of trained models")
+    quality.add_argument("models", nargs="+", help="NAME=BUNDLE (a bundle folder or name)")
+    quality.add_argument("--manifest", type=Path,
+                         default=Path.home() / ".cache/speechzoo/synth-en/test.jsonl")
+    quality.add_argument("--speed-utterances", type=int, default=50,
+                         help="utterances timed for the real-time factor")
+    quality.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
+    if args.section == "quality":
+        return args
     if args.quick:
         args.seconds, args.repeats = 0.4, 1
     args.sizes = args.sizes or (["small", "paper"] if args.quick else list(SIZES))
@@ -218,11 +237,57 @@ def speed(args: argparse.Namespace) -> dict:
     return section
 
 
+def real_time_factor(asr, entries: list[dict]) -> float:
+    """Compute seconds per second of audio, one utterance at a time (batch 1)."""
+    waves = [load_audio(e["audio_filepath"], asr.sample_rate)[0] for e in entries]
+    asr.transcribe(waves[0], asr.sample_rate, progress=False)  # warm-up
+    start = time.perf_counter()
+    for wav in waves:
+        asr.transcribe(wav, asr.sample_rate, progress=False)
+    return (time.perf_counter() - start) / sum(len(w) / asr.sample_rate for w in waves)
+
+
+def model_quality(name: str, source: str, args: argparse.Namespace) -> dict:
+    asr = speechzoo.load(source, device="cpu")
+    scores = asr.evaluate(args.manifest, progress=False)
+    matrices = prunable(asr.model)
+    zeros = sum(int((p == 0).sum()) for p in matrices.values())
+    size = sum(p.numel() for p in matrices.values())
+    entries = read_manifest(args.manifest)[:args.speed_utterances]
+    row = {"model": name, "bundle": str(source), "wer": scores["wer"], "cer": scores["cer"],
+           "utterances": scores["utterances"],
+           "sparsity": {n: sparsity_of(p) for n, p in matrices.items()},
+           "sparsity_of_pruned_matrices": zeros / size,
+           "nonzero_parameters": sum(int(p.count_nonzero()) for p in asr.model.parameters()),
+           "parameters": sum(p.numel() for p in asr.model.parameters()),
+           "bundle_bytes": (asr.folder / "model.ckpt").stat().st_size if asr.folder else None,
+           "rtf_dense": real_time_factor(asr, entries)}
+    if max(row["sparsity"].values()) >= 0.5:
+        row["rtf_sparse"] = real_time_factor(speechzoo.load(source, device="cpu", sparse=True),
+                                             entries)
+    print(f"{name:>8}  WER {row['wer']:.3f}  CER {row['cer']:.3f}  sparsity "
+          f"{row['sparsity_of_pruned_matrices']:.2f}  RTF {row['rtf_dense']:.4f}"
+          + (f" (sparse {row['rtf_sparse']:.4f})" if "rtf_sparse" in row else ""))
+    return row
+
+
+def quality(args: argparse.Namespace) -> dict:
+    torch.set_num_threads(1)
+    pairs = [m.split("=", 1) for m in args.models]
+    if any(len(p) != 2 for p in pairs):
+        raise SystemExit("models are NAME=BUNDLE, e.g. dense=runs/dense-bundle")
+    return {"machine": machine(), "torch": torch.__version__, "threads": 1,
+            "manifest": str(args.manifest), "decoder": "greedy",
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "rows": [model_quality(name, source, args) for name, source in pairs]}
+
+
 def main() -> None:
     args = parse_args()
     res = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    res[args.section] = speed(args)
-    print_table(res["speed"])
+    res[args.section] = speed(args) if args.section == "speed" else quality(args)
+    if args.section == "speed":
+        print_table(res["speed"])
     save_results(res, args.out)
 
 

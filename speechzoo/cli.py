@@ -56,6 +56,9 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    "(default: ds2-en; `speechzoo.available_models()` lists the names)")
     p.add_argument("--batch-size", type=int, default=8, help="files run together (default 8)")
     p.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
+    p.add_argument("--sparse", action="store_true",
+                   help="run a pruned model's sparse matrices through sparse kernels (CPU; "
+                   "faster only for large layers: benchmarks/results/sparsity.json)")
 
 
 def _add_transcribe(sub: argparse._SubParsersAction) -> None:
@@ -203,7 +206,8 @@ def _lm(args: argparse.Namespace) -> None:
                           progress=True))
         return
     lm.read_arpa_header(args.lm)  # a bad LM fails before the model loads
-    asr = load(args.model, device=getattr(args, "device", None))
+    asr = load(args.model, device=getattr(args, "device", None),
+               sparse=getattr(args, "sparse", False))
     folder = find_bundle(args.model).parent
     with tempfile.TemporaryDirectory() as tmp:
         lexicon = None if args.lexicon == "none" else args.lexicon if args.lexicon != "auto" \
@@ -231,7 +235,7 @@ def _lm(args: argparse.Namespace) -> None:
 def _transcribe(args: argparse.Namespace) -> int:
     from speechzoo.pipelines import load
 
-    asr = load(args.model, device=args.device)
+    asr = load(args.model, device=args.device, sparse=args.sparse)
     fmt = args.format if args.format != "auto" else "text" if len(args.files) == 1 else "tsv"
     failed = printed = 0
     for path, result in asr.transcribe_files(args.files, batch_size=args.batch_size,
@@ -274,8 +278,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     from speechzoo.data.manifest import write_manifest
     from speechzoo.pipelines import load
 
-    scores = load(args.model, device=args.device).evaluate(args.manifest, args.batch_size,
-                                                           **_decoding(args))
+    asr = load(args.model, device=args.device, sparse=args.sparse)
+    scores = asr.evaluate(args.manifest, args.batch_size, **_decoding(args))
     print(f"WER {scores['wer']:.4f}  CER {scores['cer']:.4f}  ({scores['utterances']} "
           f"utterances, {scores['hours']:.2f} h, {args.manifest}, model {args.model}, "
           f"{args.decoder} decoding)")

@@ -99,6 +99,7 @@ class _Pruning(Callback):
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
                            outputs: Any, batch: Any, batch_idx: int) -> None:
         self._enforce(trainer, pl_module)
+        self._log(pl_module)  # every step: Lightning's logs repeat a value until it is logged again
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         unknown = set(self.masks) - set(self._params(pl_module))
@@ -114,18 +115,18 @@ class _Pruning(Callback):
                    masks: dict[str, Tensor]) -> None:
         self.masks = {n: m.cpu() for n, m in masks.items()}
         self._enforce(trainer, pl_module)
-        self._log(pl_module)
 
     def _log(self, pl_module: L.LightningModule) -> None:
         totals = {g: [0, 0] for g in GROUPS}
-        for name, mask in self.masks.items():
-            zeros = mask.numel() - int(mask.count_nonzero())
+        for name in self._params(pl_module):
+            mask = self.masks.get(name)
+            zeros = 0 if mask is None else mask.numel() - int(mask.count_nonzero())
+            size = 1 if mask is None else mask.numel()
             totals[group_of(name)][0] += zeros
-            totals[group_of(name)][1] += mask.numel()
-            pl_module.log(f"sparsity/layer/{name}", zeros / mask.numel(), on_step=True)
-        for group, (zeros, size) in totals.items():
-            if size:
-                pl_module.log(f"sparsity/{group}", zeros / size, on_step=True, prog_bar=True)
+            totals[group_of(name)][1] += size if mask is not None else 0
+            pl_module.log(f"sparsity/layer/{name}", zeros / size, on_step=True)
+        for group, (zeros, size) in totals.items():  # 0 while a group has no masks
+            pl_module.log(f"sparsity/{group}", zeros / max(1, size), on_step=True, prog_bar=True)
 
     @torch.no_grad()
     def _reset_optimizer_state(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -215,7 +216,6 @@ class DSD(_Pruning):
         for optimizer in trainer.optimizers:
             for group in optimizer.param_groups:
                 group["lr"] *= self.redense_lr_scale
-        self._log(pl_module)
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "released": self.released}

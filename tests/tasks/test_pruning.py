@@ -179,3 +179,21 @@ def test_bad_settings_are_config_errors():
         GradualPruning(start=0, end=10, schedule="linear")
     with pytest.raises(ConfigError, match=r"\[0, 1\)"):
         GradualPruning(start=0, end=10, recurrent_sparsity=1.5)
+
+
+def test_masks_hold_on_the_fp32_masters_under_master_weights_fp16():
+    from speechzoo.tasks.precision import MasterWeightsPrecision
+
+    torch.manual_seed(0)
+    module = _Tiny()
+    cb = GradualPruning(start=0, end=6, freq=2, schedule="cubic", recurrent_sparsity=0.8,
+                        feedforward_sparsity=0.5)
+    trainer = L.Trainer(max_steps=10, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[cb],
+                        plugins=[MasterWeightsPrecision(init_scale=256)])
+    trainer.fit(module, _data())
+    # after fit the module holds the masters again: had they not been masked, the optimiser's
+    # later steps would have brought the pruned weights back
+    assert sparsity_of(module.recurrent) == pytest.approx(0.8, abs=1e-3)
+    assert sparsity_of(module.proj.weight) == pytest.approx(0.5, abs=1e-3)
+    assert module.recurrent.dtype == torch.float32
