@@ -36,7 +36,6 @@ from speechzoo.training.sparsity import (
     narang_threshold,
     prunable,
     quantile_of_magnitude,
-    sparsity_of,
     threshold_mask,
 )
 
@@ -60,6 +59,7 @@ class _Pruning(Callback):
     def __init__(self, skip: Sequence[str] = (), min_size: int = 1024) -> None:
         self.skip, self.min_size = tuple(skip), min_size
         self.masks: dict[str, Tensor] = {}
+        self._stats: tuple[dict | None, dict[str, float]] = (None, {})  # (masks, _sparsities)
 
     # --- which tensors -----------------------------------------------------------------
 
@@ -117,16 +117,23 @@ class _Pruning(Callback):
         self._enforce(trainer, pl_module)
 
     def _log(self, pl_module: L.LightningModule) -> None:
-        totals = {g: [0, 0] for g in GROUPS}
+        if self._stats[0] is not self.masks:  # the masks are a new dict whenever they change
+            self._stats = (self.masks, self._sparsities(pl_module))
+        for key, value in self._stats[1].items():
+            pl_module.log(key, value, on_step=True, prog_bar=not key.startswith("sparsity/layer"))
+
+    def _sparsities(self, pl_module: L.LightningModule) -> dict[str, float]:
+        """Logged values: per pruned matrix and per group (0 while a group has no masks)."""
+        out, totals = {}, {g: [0, 0] for g in GROUPS}
         for name in self._params(pl_module):
             mask = self.masks.get(name)
             zeros = 0 if mask is None else mask.numel() - int(mask.count_nonzero())
-            size = 1 if mask is None else mask.numel()
             totals[group_of(name)][0] += zeros
-            totals[group_of(name)][1] += size if mask is not None else 0
-            pl_module.log(f"sparsity/layer/{name}", zeros / size, on_step=True)
-        for group, (zeros, size) in totals.items():  # 0 while a group has no masks
-            pl_module.log(f"sparsity/{group}", zeros / max(1, size), on_step=True, prog_bar=True)
+            totals[group_of(name)][1] += 0 if mask is None else mask.numel()
+            out[f"sparsity/layer/{name}"] = 0.0 if mask is None else zeros / mask.numel()
+        for group, (zeros, size) in totals.items():
+            out[f"sparsity/{group}"] = zeros / max(1, size)
+        return out
 
     @torch.no_grad()
     def _reset_optimizer_state(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -299,10 +306,6 @@ class GradualPruning(_Pruning):
         eps = narang_threshold(step, self.theta[name], self.start, self.ramp, self.end,
                                self.freq)
         return threshold_mask(weight, eps)
-
-    def sparsity(self) -> dict[str, float]:
-        """Current fraction pruned per matrix."""
-        return {n: sparsity_of(m) for n, m in self.masks.items()}
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "theta": dict(self.theta)}

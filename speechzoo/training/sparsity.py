@@ -71,8 +71,8 @@ def sparsity_of(mask_or_weight: Tensor) -> float:
 def cubic_sparsity(step: int, final: float, start: int, end: int, initial: float = 0.0) -> float:
     """Zhu and Gupta's schedule (arXiv 1710.01878, eq. 1): from ``initial`` at ``start`` to
     ``final`` at ``end``, fast at first and levelling off: s_t = s_f + (s_i - s_f)(1 - p)^3."""
-    if step <= start:
-        return initial if step == start else 0.0
+    if step < start:
+        return 0.0
     progress = min(1.0, (step - start) / max(1, end - start))
     return final + (initial - final) * (1.0 - progress) ** 3
 
