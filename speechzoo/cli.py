@@ -23,6 +23,8 @@ _EXAMPLES = """examples:
   speechzoo transcribe --model ds2-en a.wav b.flac        FILE<TAB>TEXT per file
   speechzoo transcribe --timestamps --decoder beam a.wav  word times, LM beam search
   speechzoo evaluate --model ds2-en my-data/test.jsonl    WER and CER on your manifest
+  speechzoo synthesize --model nat-en "Hello, world." -o hello.wav
+  speechzoo synthesize --pace 1.5 --plot mel.png -o fast.wav < story.txt
   speechzoo prepare synth-en --markov 130000             a larger embedded corpus
   speechzoo prepare librispeech /data/LibriSpeech
   speechzoo export runs/ds2/checkpoints/last.ckpt my-model --recipe recipes/ds2.yaml
@@ -45,10 +47,42 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("recipe", help="a YAML recipe, e.g. recipes/ds2.yaml")
     _add_transcribe(sub)
     _add_evaluate(sub)
+    _add_synthesize(sub)
     _add_prepare(sub)
     _add_export(sub)
     _add_lm(sub)
     return p
+
+
+def _add_synthesize(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("synthesize", help="text to speech with a pretrained model",
+                       description="Speak English text (numbers, dates, currency and "
+                       "abbreviations are read out; punctuation pauses) and write a WAV/FLAC.")
+    s.add_argument("text", nargs="?", help="the text (default: read standard input)")
+    s.add_argument("-o", "--output", required=True, help="the audio file to write (.wav, .flac)")
+    s.add_argument("--model", default="nat-en", help="a tts bundle name or folder (default "
+                   "nat-en)")
+    s.add_argument("--vocoder", help="griffin-lim (default: the bundle's choice)")
+    s.add_argument("--pace", type=float, default=1.0, help="speaking rate: 2 is twice as fast "
+                   "(default 1)")
+    s.add_argument("--seed", type=int, default=0, help="the pre-net dropout's draw (default 0)")
+    s.add_argument("--plot", help="also write the mel spectrogram and alignment as a PNG")
+    s.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
+
+
+def _synthesize(args: argparse.Namespace) -> None:
+    from speechzoo.pipelines import load
+
+    text = args.text if args.text is not None else sys.stdin.read()
+    tts = load(args.model, device=args.device, vocoder=args.vocoder)
+    audio, alignment = tts.synthesize(text, args.pace, seed=args.seed, alignment=True)
+    audio.save(args.output)
+    if args.plot:
+        from speechzoo.plots import alignment_figure, save_figure
+
+        # The first sentence's upsampling weights: which phoneme each frame speaks.
+        save_figure(alignment_figure(alignment.weights[0], alignment.phonemes[0]), args.plot)
+    print(f"{args.output}\t{audio.duration:.2f} s, {len(alignment.phonemes)} sentence(s)")
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -301,6 +335,8 @@ def _run(argv: list[str]) -> int:
         return _transcribe(args)
     if args.command == "evaluate":
         _evaluate(args)
+    elif args.command == "synthesize":
+        _synthesize(args)
     elif args.command == "prepare":
         from speechzoo.data.corpora import CORPORA, prepare
 

@@ -21,6 +21,16 @@ from torch import nn
 from speechzoo.layers.normalization import length_mask
 from speechzoo.models import constructor_args
 
+# The text-to-speech mel (Tacotron 2's, at the Piper voice's 22,050 Hz): 80 slaney mel bands
+# of the magnitude up to 8 kHz, 1024-sample windows every 256 samples: Non-Attentive
+# Tacotron's targets and the vocoders' conditioning. TTS_PAD samples of silence on each side
+# centre frame t on sample 256 t + 128, so a clip of n * 256 samples gives exactly n frames,
+# one per frame of its duration labels.
+TTS_MEL = {"sample_rate": 22050, "window_ms": 1024 / 22.05, "hop_ms": 256 / 22.05,
+           "n_fft": 1024, "power": 1.0, "n_mels": 80, "f_min": 0.0, "f_max": 8000.0,
+           "mel_scale": "slaney", "log": True, "log_floor": 1e-5}
+TTS_PAD = (1024 - 256) // 2
+
 
 def frame_count(samples: torch.Tensor, window: int, hop: int) -> torch.Tensor:
     """Whole frames in sequences of ``samples`` samples (at least one: short input is padded)."""

@@ -21,3 +21,32 @@ def tiny_corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("corpus") / "synth-en"
     return prepare_synth_en(out, seed=3, train_size=8, dev_size=2, test_size=2, markov=0,
                             workers=1)
+
+
+FAKE_PIPER = Path(__file__).parent / "data" / "fake_piper"
+
+
+def use_fake_piper(mp: pytest.MonkeyPatch) -> None:
+    """Piper's server replaced by tests/data/fake_piper (same HTTP API), run by this Python."""
+    import os
+    import sys
+
+    mp.setenv("PYTHONPATH", os.pathsep.join([str(FAKE_PIPER), os.environ.get("PYTHONPATH", "")]))
+    mp.setenv("SPEECHZOO_PIPER_PYTHON", sys.executable)
+
+
+@pytest.fixture
+def fake_piper(monkeypatch):
+    use_fake_piper(monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def tiny_tts_corpus(tmp_path_factory) -> Path:
+    """A synth-tts-en of 8 training, 2 dev and 2 test sentences spoken by the fake Piper."""
+    from speechzoo.data.corpora.synth_tts_en import prepare_synth_tts_en
+
+    with pytest.MonkeyPatch.context() as mp:
+        use_fake_piper(mp)
+        out = tmp_path_factory.mktemp("tts") / "synth-tts-en"
+        return prepare_synth_tts_en(out, seed=1, markov=0, dev_size=2, test_size=2,
+                                    train_size=8, workers=1)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from speechzoo.audio import load_audio
-from speechzoo.errors import DataError
-from speechzoo.text.tokenizers import CharTokenizer
+from speechzoo.errors import DataError, TextError
+from speechzoo.text.phonemes import phonemize
+from speechzoo.text.tokenizers import CharTokenizer, PhonemeTokenizer
 
 
 class SpeechDataset(Dataset):
@@ -53,3 +55,63 @@ class SpeechDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         wav, _ = load_audio(self.entries[i]["audio_filepath"], self.sample_rate)
         return {"audio": torch.from_numpy(wav), "labels": self.labels[i]}
+
+
+class TTSDataset(Dataset):
+    """Text-to-speech pairs: phoneme ids (+ the end token), frame durations where the manifest
+    has them, and the waveform, padded by ``pad`` samples on each side for the mel front end.
+
+    Phonemes come from the entry's ``phonemes`` (a corpus' own, e.g. Piper's) or, when it has
+    none (LJ Speech), from ``speechzoo.text.phonemes.phonemize`` of its ``text``, all done up
+    front so a bad entry stops the run before training starts.
+
+    Args:
+        entries: manifest entries (``audio_filepath``, ``duration``, ``text``; optional
+            ``phonemes`` and ``durations``: frames per phoneme plus one for the end token).
+        tokenizer: the phoneme tokenizer.
+        sample_rate: audio is resampled to this rate.
+        hop: samples per frame; a clip with durations is cut or padded to their total.
+        pad: silence added on each side (``speechzoo.features.TTS_PAD``).
+        source: where the entries came from, for error messages.
+
+    Items: ``{"tokens": (N,), "audio": (samples,)}`` plus ``"durations": (N,)`` if known.
+    """
+
+    required = ("audio_filepath", "duration", "text")
+
+    def __init__(self, entries: list[dict[str, Any]], tokenizer: PhonemeTokenizer,
+                 sample_rate: int, hop: int, pad: int, source: str = "manifest") -> None:
+        if not entries:
+            raise DataError(f"{source}: no utterances")
+        self.entries, self.sample_rate, self.hop, self.pad = entries, sample_rate, hop, pad
+        self.tokens, self.frames = [], []
+        for entry in entries:
+            where = f"{source}, {entry['audio_filepath']}"
+            try:
+                phonemes = entry.get("phonemes") or phonemize(entry["text"])
+                tokens = tokenizer.encode(phonemes, add_end=True)
+            except (DataError, TextError) as e:
+                raise DataError(f"{where}: {e}") from None
+            durations = entry.get("durations")
+            if durations is not None and len(durations) != len(tokens):
+                raise DataError(f"{where}: {len(durations)} durations for {len(tokens)} tokens "
+                                "(phonemes + end); give one per phoneme and one for the end")
+            self.tokens.append(torch.tensor(tokens))
+            self.frames.append(None if durations is None else torch.tensor(durations))
+
+    @property
+    def durations(self) -> list[float]:
+        return [float(e["duration"]) for e in self.entries]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        wav, _ = load_audio(self.entries[i]["audio_filepath"], self.sample_rate)
+        item = {"tokens": self.tokens[i]}
+        if self.frames[i] is not None:
+            item["durations"] = self.frames[i]
+            samples = int(self.frames[i].sum()) * self.hop
+            wav = np.pad(wav[:samples], (0, max(0, samples - len(wav))))
+        item["audio"] = torch.from_numpy(np.pad(wav, self.pad))
+        return item

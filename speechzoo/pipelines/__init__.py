@@ -22,7 +22,8 @@ from speechzoo.errors import CheckpointError, ConfigError
 
 # task -> "module:class" whose ``from_bundle(bundle, device)`` builds the user object (with
 # ``sparse=True`` too, if it takes it); imported only when a bundle of that task loads.
-PIPELINES = {"asr": "speechzoo.pipelines.asr:SpeechRecognizer"}
+PIPELINES = {"asr": "speechzoo.pipelines.asr:SpeechRecognizer",
+             "tts": "speechzoo.pipelines.tts:Synthesizer"}
 
 
 def available_models() -> dict[str, str]:
@@ -42,15 +43,17 @@ def _device(device: str | torch.device | None) -> torch.device:
 
 
 def load(name_or_path: str | os.PathLike = "ds2-en", device: str | torch.device | None = None,
-         sparse: bool = False) -> Any:
+         sparse: bool = False, vocoder: str | None = None) -> Any:
     """A bundle name from :func:`available_models`, a bundle folder, or a checkpoint file ->
-    the object its task calls for (``SpeechRecognizer`` for ``asr``).
+    the object its task calls for (``SpeechRecognizer`` for ``asr``, ``Synthesizer`` for
+    ``tts``).
 
     Args:
         name_or_path: what to load.
         device: where the networks run (default: CUDA when available, else the CPU).
         sparse: run the large matrices of a pruned model through sparse kernels
             (``speechzoo.layers.sparse.sparsify``; meant for the CPU).
+        vocoder: a synthesiser's vocoder (``"griffin-lim"``; default: the bundle's choice).
     """
     bundle = read_bundle(name_or_path)
     target = PIPELINES.get(bundle.task)
@@ -60,12 +63,14 @@ def load(name_or_path: str | os.PathLike = "ds2-en", device: str | torch.device 
                               "speechzoo")
     module, _, cls = target.partition(":")
     pipeline = getattr(importlib.import_module(module), cls)
-    if not sparse:
-        return pipeline.from_bundle(bundle, _device(device))
-    if "sparse" not in inspect.signature(pipeline.from_bundle).parameters:
-        raise ConfigError(f"sparse=True: {bundle.task!r} models cannot run sparse yet; load "
-                          f"{bundle.source} without it")
-    return pipeline.from_bundle(bundle, _device(device), sparse=True)
+    options = {k: v for k, v in (("sparse", sparse), ("vocoder", vocoder)) if v}
+    accepted = inspect.signature(pipeline.from_bundle).parameters
+    for key, value in options.items():
+        if key not in accepted:
+            what = "run sparse yet" if key == "sparse" else f"take a {key}"
+            raise ConfigError(f"{key}={value!r}: {bundle.task!r} models cannot {what}; load "
+                              f"{bundle.source} without it")
+    return pipeline.from_bundle(bundle, _device(device), **options)
 
 
 def export(checkpoint: str | os.PathLike | Sequence[str | os.PathLike], out: str | os.PathLike,

@@ -17,6 +17,7 @@ from speechzoo.data.datasets import SpeechDataset
 from speechzoo.decoding.ctc import greedy_transcripts
 from speechzoo.errors import ConfigError
 from speechzoo.losses import ctc_loss
+from speechzoo.tasks.optim import adamw_warmup_anneal, check_anneal
 from speechzoo.text.english import CHARACTERS
 from speechzoo.text.tokenizers import CharTokenizer
 
@@ -55,8 +56,7 @@ class ASRTask(L.LightningModule):
                  speed_perturb: Sequence[float] = (), init_weights: str | None = None,
                  init_skip: Sequence[str] = ()) -> None:
         super().__init__()
-        if anneal_steps is not None and anneal_steps <= 0:
-            raise ConfigError(f"anneal_steps must be positive, got {anneal_steps}")
+        check_anneal(anneal_steps)
         if any(f <= 0 for f in speed_perturb):
             raise ConfigError(f"speed_perturb factors must be positive, got {speed_perturb}")
         self.tokenizer = CharTokenizer(alphabet, unknown)
@@ -134,15 +134,6 @@ class ASRTask(L.LightningModule):
         self._evaluate(batch, batch_idx, "test", self.test_wer, self.test_cer)
 
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr,
-                                weight_decay=self.hparams.weight_decay)
-        warmup, anneal = max(1, self.hparams.warmup_steps), self.hparams.anneal
-        every = self.hparams.anneal_steps
-
-        def factor(step: int) -> float:
-            periods = self.current_epoch if every is None else step / every
-            return min(1.0, (step + 1) / warmup) * anneal ** -periods
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
+        h = self.hparams
+        return adamw_warmup_anneal(self, h.lr, h.weight_decay, h.warmup_steps, h.anneal,
+                                   h.anneal_steps, lambda: self.current_epoch)

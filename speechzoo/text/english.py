@@ -4,6 +4,12 @@ Transcripts for ASR training must hold only what a speaker says, so symbols, num
 abbreviations are written out as words and everything else is dropped. The rules are plain
 regular expressions applied in a fixed order, because later ones rely on earlier ones
 (times before bare numbers, decades before years, years before cardinals).
+
+``normalize(text, tts=True)`` adds the readings a speech synthesiser needs on top: calendar
+dates, regnal numerals ("Henry VIII") and the abbreviations of LJ Speech's README. They are
+off by default so that ``normalize(text)`` stays exactly what it was: corpora already
+normalised (synth-en's text, LibriSpeech-style transcripts) and the error rates measured on
+them keep their text.
 """
 
 from __future__ import annotations
@@ -80,6 +86,48 @@ _SYMBOLS = {"&": " and ", "%": " percent "}
 # An apostrophe survives inside a word, or after a plural "s" that a word follows.
 _STRAY_APOSTROPHE_RE = re.compile(r"(?<![a-z])'|'(?![a-z]|(?<=s')\s+[a-z])")
 _NOT_CHARACTER_RE = re.compile(r"[^a-z' ]+")
+
+# The TTS readings (normalize(..., tts=True)).
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
+           "september", "october", "november", "december")
+_MONTH_NUMBERS = {**{m: i for i, m in enumerate(_MONTHS, 1)}, "jan": 1, "feb": 2, "mar": 3,
+                  "apr": 4, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "sept": 9, "oct": 10,
+                  "nov": 11, "dec": 12}
+# Capitalised only: lower-case "may", "march" and "jan" are other words.
+_MONTH = ("(" + "|".join(m[0].upper() + "(?i:" + m[1:] + ")"
+                         for m in sorted(_MONTH_NUMBERS, key=len, reverse=True)) + r")\b\.?")
+_DAY = r"([12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?"
+_DATE_YEAR = r"(?:,?\s+([1-9]\d{3})(?![\w%]|[.,]\d))?"
+# A day that is not the start of a time, decimal, percentage or longer number.
+_DAY_END = r"(?![\d:%]|[.,]\d)"
+_MONTH_DAY_RE = re.compile(_MONTH + r"\s+" + _DAY + r"\b" + _DAY_END + _DATE_YEAR)
+_DAY_MONTH_RE = re.compile(r"(?<![\w.,])" + _DAY + r"(\s+of)?\s+" + _MONTH + _DATE_YEAR)
+_ISO_DATE_RE = re.compile(r"(?<![\w.-])([1-9]\d{3})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+                          r"(?![\w-])")
+_THE_BEFORE_RE = re.compile(r"\bthe\s*$", re.IGNORECASE)
+_SLASH_DATE_RE = re.compile(r"(?<![\w/.])(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})(?![\w/]|\.\d)")
+# Names that kings, queens, popes and emperors carry with a numeral. "I" alone needs a title
+# before the name ("King Charles I"): "Elizabeth I" could be "... Elizabeth, I said".
+_REGNAL_NAMES = (
+    "Alexander Alfonso Benedict Boniface Carlos Catherine Charles Clement Constantine David "
+    "Edward Elizabeth Ferdinand Francis Frederick Friedrich George Gregory Gustav Gustavus "
+    "Haakon Harald Henry Innocent Ivan James John Juan Leo Leopold Louis Ludwig Mary "
+    "Napoleon Nicholas Olav Otto Paul Peter Philip Pius Ptolemy Ramesses Richard Robert "
+    "Rudolf Sixtus Urban Victor Wilhelm William").split()
+_TITLES = "King|Queen|Pope|Emperor|Empress|Tsar|Czar|Kaiser|Prince|Princess"
+_REGNAL_RE = re.compile(r"\b(?:(" + _TITLES + r")\s+)?(" + "|".join(_REGNAL_NAMES) + r")\s+"
+                        r"((?=[IVX])X{0,3}(?:IX|IV|V?I{0,3}))(?!\w)")
+# A one-letter numeral before ". Capital" is more likely a middle initial ("John V. Lindsay").
+_INITIAL_AFTER_RE = re.compile(r"\.\s*[A-Z]")
+_ROMAN_VALUES = {"I": 1, "V": 5, "X": 10}
+_TTS_ABBREVIATIONS = {
+    "co": "company", "maj": "major", "drs": "doctors", "rev": "reverend", "hon": "honorable",
+    "esq": "esquire", "ltd": "limited", "inc": "incorporated", "messrs": "messieurs",
+}
+_TTS_ABBREVIATION_RE = re.compile(r"\b(" + "|".join(_TTS_ABBREVIATIONS) + r")\.(?!\w)",
+                                  re.IGNORECASE)
+# "Ft. Worth" is a fort; "6 ft." is feet, left as written ("ft").
+_FORT_RE = re.compile(r"\bft\.(?=\s*(?-i:[A-Z]))", re.IGNORECASE)
 
 _SENTENCE_END_RE = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[A-Z0-9\"'“‘(\[])")
 _WORD_BEFORE_RE = re.compile(r"[A-Za-z.]*$")
@@ -226,6 +274,68 @@ def _say_number(m: re.Match[str]) -> str:
     return f" {_read_number(integer, fraction, minus)} "
 
 
+def _roman_value(numeral: str) -> int:
+    """Value of a numeral matched by _REGNAL_RE (I..XXXIX), where only IV and IX subtract."""
+    values = [_ROMAN_VALUES[c] for c in numeral]
+    return sum(-v if v < after else v for v, after in zip(values, [*values[1:], 0], strict=True))
+
+
+def _say_regnal(m: re.Match[str]) -> str:
+    title, name, numeral = m.groups()
+    if (numeral == "I" and not title) or (
+            len(numeral) == 1 and _INITIAL_AFTER_RE.match(m.string, m.end())):
+        return m[0]
+    # No space after: a possessive stays attached ("Henry VIII's" -> "henry the eighth's").
+    return f" {title or ''} {name} the {ordinal_to_words(_roman_value(numeral))}"
+
+
+def _date_year(year: str) -> str:
+    """A date's year: four digits in pairs ("twenty twenty four"), two as said ("oh five")."""
+    if len(year) == 4:
+        return _year_to_words(int(year))
+    return f"oh {_ONES[int(year)]}" if int(year) < 10 else number_to_words(int(year))
+
+
+def _say_date(month: int, day: int, year: str | None, day_first: bool = False,
+              the: bool = True) -> str:
+    """ "january fifth twenty twenty four", or "the fifth of january ..." (day first)."""
+    words = (f"{'the ' if the else ''}{ordinal_to_words(day)} of {_MONTHS[month - 1]}"
+             if day_first else f"{_MONTHS[month - 1]} {ordinal_to_words(day)}")
+    # No space after: a range's hyphen stays a joiner ("January 4-6"), not a minus sign.
+    return f" {words}" + (f" {_date_year(year)}" if year else "")
+
+
+def _say_numeric_date(m: re.Match[str]) -> str:
+    """ISO (year-month-day) or slashed dates: month first as in the US, or day first when
+    the first number cannot be a month ("25/12/2024")."""
+    if len(m[1]) == 4:  # ISO, validated by its pattern
+        return _say_date(int(m[2]), int(m[3]), m[1])
+    first, second = int(m[1]), int(m[2])
+    if 1 <= first <= 12 and 1 <= second <= 31:
+        return _say_date(first, second, m[3])
+    if 13 <= first <= 31 and 1 <= second <= 12:
+        return _say_date(second, first, m[3], day_first=True)
+    return m[0]
+
+
+def _say_day_month(m: re.Match[str]) -> str:
+    # "the 5th of May" already has its article.
+    the = _THE_BEFORE_RE.search(m.string, 0, m.start()) is None
+    return _say_date(_MONTH_NUMBERS[m[3].lower()], int(m[1]), m[4], day_first=True, the=the)
+
+
+def _expand_tts(text: str) -> str:
+    """The readings of normalize(tts=True); their output is words, so they run first."""
+    text = _ISO_DATE_RE.sub(_say_numeric_date, text)
+    text = _SLASH_DATE_RE.sub(_say_numeric_date, text)
+    text = _MONTH_DAY_RE.sub(
+        lambda m: _say_date(_MONTH_NUMBERS[m[1].lower()], int(m[2]), m[3]), text)
+    text = _DAY_MONTH_RE.sub(_say_day_month, text)
+    text = _REGNAL_RE.sub(_say_regnal, text)
+    text = _TTS_ABBREVIATION_RE.sub(lambda m: f" {_TTS_ABBREVIATIONS[m[1].lower()]} ", text)
+    return _FORT_RE.sub(" fort ", text)
+
+
 def _expand_numbers(text: str) -> str:
     text = _CURRENCY_RE.sub(_say_currency, text)
     text = _ORDINAL_RE.sub(lambda m: f" {ordinal_to_words(int(m[1].replace(',', '')))} ", text)
@@ -235,7 +345,7 @@ def _expand_numbers(text: str) -> str:
     return _NUMBER_RE.sub(_say_number, text)
 
 
-def normalize(text: str) -> str:
+def normalize(text: str, *, tts: bool = False) -> str:
     """Turn English text into what a speaker says, spelled with CHARACTERS only.
 
     Accents are removed, abbreviations, symbols and numbers are written out as words
@@ -245,6 +355,15 @@ def normalize(text: str) -> str:
 
     Args:
         text: Arbitrary English text, e.g. a sentence from a book or a transcript.
+        tts: also read what a speech synthesiser must say as a reader would: dates
+            ("January 5, 2024", "Jan. 5th", "5 January 2024", "2024-01-05" and "1/5/2024",
+            month first unless the first number cannot be a month) -> "january fifth
+            twenty twenty four" / "the fifth of january ..."; regnal numerals after a
+            monarch's or pope's name ("Henry VIII" -> "henry the eighth"; a lone "I" only
+            after a title, "King Charles I"); and LJ Speech's abbreviations ("Co.", "Ltd.",
+            "Rev.", "Hon.", "Esq.", "Maj.", "Drs.", "Messrs.", "Inc.", "Ft. Worth").
+            Off by default, which keeps the output of every text exactly as before this
+            option existed (e.g. "May 4, 1999" -> "may four nineteen ninety nine").
 
     Returns:
         Lower-case words separated by single spaces, with no leading or trailing space;
@@ -254,7 +373,10 @@ def normalize(text: str) -> str:
         >>> normalize("Mr. Smith paid $3.50 on the 1st of May, 1999!")
         'mister smith paid three dollars fifty cents on the first of may nineteen ninety nine'
     """
-    text = _HYPHEN_RE.sub(" ", _fold_unicode(text))
+    text = _fold_unicode(text)
+    if tts:  # Before hyphens become spaces: ISO dates hold them.
+        text = _expand_tts(text)
+    text = _HYPHEN_RE.sub(" ", text)
     # Times go first: their "a.m." must not be turned into words before the clock is read.
     text = _TIME_RE.sub(_say_time, text)
     text = _expand_abbreviations(text)

@@ -100,6 +100,14 @@ def _check(symbols: list[str], text: str, voice: str) -> list[str]:
     return symbols
 
 
+def speakable(text: str) -> str:
+    """``text`` as :func:`phonemize` hands it to eSpeak: each clause normalised, followed by
+    its pause mark ("Hello, Dr. Smith!" -> "hello, doctor smith!"); what an external eSpeak
+    based voice (Piper) is given so that its phonemes are the ones phonemize writes."""
+    pieces = [normalize(clause, tts=True) + mark for clause, mark in _clauses(text)]
+    return " ".join(p for p in pieces if p.strip(" " + "".join(PAUSES)))
+
+
 def phonemize(text: str, voice: str = "en-us") -> list[str]:
     """English text -> symbols of :data:`ENGLISH`, as Piper's voices are fed.
 
@@ -125,7 +133,7 @@ def phonemize(text: str, voice: str = "en-us") -> list[str]:
     """
     ipa = ""
     for clause, mark in _clauses(text):
-        words = normalize(clause)
+        words = normalize(clause, tts=True)
         if words:
             spoken = " ".join(c.strip() for c in espeak.text_to_ipa(words, voice))
             ipa += (WORD_BOUNDARY if ipa else "") + spoken

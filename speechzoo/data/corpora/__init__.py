@@ -61,6 +61,14 @@ CORPORA: dict[str, Corpus] = {c.name: c for c in (
            "speechzoo.data.corpora.synth_zh:prepare",
            options=(Option("train_size", int, 40000, "training utterances, one sentence each "
                            "(default: 40000, about 30 hours)"),)),
+    Corpus("synth-tts-en", "English sentences read by Piper's neural voice joe, with its "
+           "phoneme durations (generated with piper-tts, ~30 min)",
+           "speechzoo.data.corpora.synth_tts_en:prepare",
+           options=(Option("markov", int, 3000, "generated (Wikipedia-Markov) training "
+                           "sentences added to the ~1,800 real ones (default: 3000)"),)),
+    Corpus("ljspeech", "LJ Speech 1.1 (keithito.com/LJ-Speech-Dataset), one speaker, 22,050 Hz, "
+           "from a local copy", "speechzoo.data.corpora.ljspeech:prepare",
+           source="your LJSpeech-1.1 folder (metadata.csv and wavs/) or the folder holding it"),
     Corpus("aishell", "AISHELL-1 Mandarin (openslr.org/33) from a local copy",
            "speechzoo.data.corpora.aishell:prepare",
            source="the data_aishell folder of your AISHELL-1 copy (speaker archives unpacked)"),

