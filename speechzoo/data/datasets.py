@@ -62,7 +62,8 @@ class TTSDataset(Dataset):
     has them, and the waveform, padded by ``pad`` samples on each side for the mel front end.
 
     Phonemes come from the entry's ``phonemes`` (a corpus' own, e.g. Piper's) or, when it has
-    none (LJ Speech), from ``speechzoo.text.phonemes.phonemize`` of its ``text``, all done up
+    none (LJ Speech), from ``speechzoo.text.phonemes.phonemize(text, glides=True)`` (what the
+    synthesiser gives a model), all done up
     front so a bad entry stops the run before training starts.
 
     Args:
@@ -88,7 +89,7 @@ class TTSDataset(Dataset):
         for entry in entries:
             where = f"{source}, {entry['audio_filepath']}"
             try:
-                phonemes = entry.get("phonemes") or phonemize(entry["text"])
+                phonemes = entry.get("phonemes") or phonemize(entry["text"], glides=True)
                 tokens = tokenizer.encode(phonemes, add_end=True)
             except (DataError, TextError) as e:
                 raise DataError(f"{where}: {e}") from None

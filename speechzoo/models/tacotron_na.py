@@ -41,6 +41,9 @@ from speechzoo.losses import kl_loss
 from speechzoo.models import constructor_args
 
 DURATION_MODES = ("supervised", "semi", "unsupervised")
+# The duration predictor starts out predicting a typical phoneme's length, so that the first
+# unsupervised alignments and free-running syntheses span the utterance rather than a frame.
+INITIAL_DURATION_SECONDS = 0.06
 PACE_RANGE = (0.1, 10.0)  # beyond it speech is unintelligible: surely a mistaken argument
 
 
@@ -328,6 +331,8 @@ class NonAttentiveTacotron(nn.Module):
             self.fvae = _FVAE(n_mels, features, fvae_channels, latent_dim)
             features += latent_dim
         self.duration_predictor = _Predictor(features, duration_lstm, duration_layers)
+        nn.init.constant_(self.duration_predictor.proj.bias,
+                          INITIAL_DURATION_SECONDS * sample_rate / hop_length)
         self.range_predictor = _Predictor(features + 1, range_lstm, range_layers)
         self.upsampling = GaussianUpsampling(min_sigma)
         self.decoder = _Decoder(n_mels, features + position_dim, prenet_dim, prenet_dropout,
@@ -358,8 +363,15 @@ class NonAttentiveTacotron(nn.Module):
         valid = length_mask(token_lengths, tokens.shape[1])
         if durations is not None and self.duration_mode != "unsupervised":
             used = durations.float() * valid
-        else:  # negative predictions would reorder the token centres
-            used = predicted.clamp_min(0.0)
+        else:
+            # Without labels the predicted durations spread the tokens over the target's
+            # frames, scaled to its length: the mel loss then teaches their proportions and
+            # the utterance-level loss their total (section 4). Negative ones would reorder
+            # the token centres.
+            used = predicted.clamp_min(0.0) * valid
+            total = used.sum(1, keepdim=True)
+            used = torch.where(total > 0, used * mel_lengths[:, None] / total.clamp_min(1e-6),
+                               valid * (mel_lengths / token_lengths)[:, None])
         mel, post, ranges, weights = self._synthesise(feats, used, token_lengths, mel_lengths,
                                                       mels)
         return NATOutput(mel, post, predicted, used, ranges, weights, mel_lengths, kl)

@@ -46,14 +46,17 @@ class Synthesizer:
         tokenizer: its phoneme tokenizer.
         vocoder: mels -> waveform.
         voice: the eSpeak NG voice that phonemises the text.
+        glides: add the glides of Piper's eSpeak (``phonemize(..., glides=True)``), as the
+            models trained on synth-tts-en were given.
         device: where the model runs.
     """
 
     def __init__(self, model: torch.nn.Module, tokenizer: PhonemeTokenizer, vocoder: Vocoder,
-                 voice: str = "en-us", device: str | torch.device = "cpu") -> None:
+                 voice: str = "en-us", glides: bool = True,
+                 device: str | torch.device = "cpu") -> None:
         self.device = torch.device(device)
         self.model, self.tokenizer = model.eval().to(self.device), tokenizer
-        self.vocoder, self.voice = vocoder, voice
+        self.vocoder, self.voice, self.glides = vocoder, voice, glides
         self.sample_rate: int = model.sample_rate
 
     @classmethod
@@ -71,8 +74,9 @@ class Synthesizer:
                                   "and its mel front end")
         name = vocoder or bundle.meta.get("vocoder") or DEFAULT_VOCODER
         voc = make_vocoder(name, front["features"]["args"], device)
-        voice = front.get("phonemizer", {}).get("voice", "en-us")
-        return cls(bundle.build("acoustic"), tokenizer, voc, voice, device)
+        phonemizer = front.get("phonemizer", {})
+        return cls(bundle.build("acoustic"), tokenizer, voc, phonemizer.get("voice", "en-us"),
+                   phonemizer.get("glides", True), device)
 
     def phonemes(self, text: str) -> list[list[str]]:
         """The phonemes of each sentence of ``text`` (what the model is given)."""
@@ -85,7 +89,7 @@ class Synthesizer:
         out = []
         for sentence in sentences:
             try:
-                out.append(phonemize(sentence, self.voice))
+                out.append(phonemize(sentence, self.voice, self.glides))
             except TextError:
                 continue  # a sentence of only symbols or emoji: nothing to say
         if not out:

@@ -24,8 +24,9 @@ class TTSTask(L.LightningModule):
 
     The loss is the paper's (section 3.3, section 4): L1 + L2 on the mels before and after
     the post-net, plus ``duration_weight`` times the L2 duration loss in seconds where the
-    data have token durations, else ``utterance_weight`` times the utterance-level duration
-    loss; plus ``kl_weight`` times the FVAE's KL term when the model has one.
+    data have token durations and the model takes them, else ``utterance_weight`` times the
+    utterance-level duration loss; plus ``kl_weight`` times the FVAE's KL term when the model
+    has one.
 
     Args:
         model: e.g. ``speechzoo.models.tacotron_na.NonAttentiveTacotron``; its ``n_symbols``
@@ -75,7 +76,7 @@ class TTSTask(L.LightningModule):
         frontend = {"tokenizer": self.tokenizer.to_dict(),
                     "sample_rate": self.features.sample_rate,
                     "features": network_spec(self.features), "pad": TTS_PAD,
-                    "phonemizer": {"voice": "en-us"}}
+                    "phonemizer": {"voice": "en-us", "glides": True}}
         checkpoint["speechzoo"] = {"format": FORMAT, "task": "tts",
                                    "networks": {"acoustic": network_spec(self.acoustic)},
                                    "frontend": frontend,
@@ -87,7 +88,10 @@ class TTSTask(L.LightningModule):
 
     def _losses(self, batch: dict):
         mels, frames = self._mels(batch)
-        durations = batch.get("durations")
+        # An unsupervised model learns durations without labels even where the data have
+        # them (they still measure it: val/duration_mae_ms).
+        unsupervised = getattr(self.acoustic, "duration_mode", "") == "unsupervised"
+        durations = None if unsupervised else batch.get("durations")
         tokens, lengths = batch["tokens"], batch["tokens_lengths"]
         out = self.acoustic(tokens, lengths, mels, frames, durations)
         seconds = self.acoustic.frame_seconds

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,6 +138,12 @@ def _engine() -> _Engine:
     return _Engine()
 
 
+# eSpeak NG keeps one global state (voice, parameters, the callback's buffers): two threads
+# in it at once corrupt its heap ("double free"), so every call holds this lock. A server
+# that phonemises from several threads, or a corpus generator, is then safe.
+_LOCK = threading.Lock()
+
+
 def synthesize(text: str, voice: str = "en-us", rate: int = 175, pitch: int = 50,
                pitch_range: int = 50) -> Synthesis:
     """Speak ``text`` with eSpeak NG.
@@ -148,7 +155,8 @@ def synthesize(text: str, voice: str = "en-us", rate: int = 175, pitch: int = 50
         pitch: base pitch, 0-100.
         pitch_range: pitch variation, 0-100 (0 is monotone).
     """
-    return _engine().synthesize(text, voice, rate, pitch, pitch_range)
+    with _LOCK:
+        return _engine().synthesize(text, voice, rate, pitch, pitch_range)
 
 
 def text_to_ipa(text: str, voice: str = "en-us") -> list[str]:
@@ -166,4 +174,5 @@ def text_to_ipa(text: str, voice: str = "en-us") -> list[str]:
     Raises:
         ConfigError: if eSpeak NG has no such voice.
     """
-    return _engine().text_to_ipa(text, voice)
+    with _LOCK:
+        return _engine().text_to_ipa(text, voice)

@@ -67,8 +67,11 @@ def test_shapes_and_backward(mode, reduction):
     assert out.predicted_durations.shape == out.durations.shape == out.ranges.shape == (2, 7)
     assert (out.mel_post[1, :, int(mel_lengths[1]):] == 0).all()
     assert (out.ranges[0] >= model.min_sigma).all() and (out.ranges[1, 4:] == 0).all()
-    if mode == "unsupervised":  # upsampled with its own predictions
-        torch.testing.assert_close(out.durations, out.predicted_durations.clamp_min(0))
+    if mode == "unsupervised":  # its own predictions, scaled to the target's length
+        used = out.predicted_durations.clamp_min(0)
+        scale = mel_lengths / used.sum(1)
+        torch.testing.assert_close(out.durations, used * scale[:, None])
+        torch.testing.assert_close(out.durations.sum(1), mel_lengths.float())
     else:
         torch.testing.assert_close(out.durations, durations.float())
     assert (out.kl is None) == (mode == "supervised")

@@ -64,8 +64,8 @@ CORPORA: dict[str, Corpus] = {c.name: c for c in (
     Corpus("synth-tts-en", "English sentences read by Piper's neural voice joe, with its "
            "phoneme durations (generated with piper-tts, ~30 min)",
            "speechzoo.data.corpora.synth_tts_en:prepare",
-           options=(Option("markov", int, 3000, "generated (Wikipedia-Markov) training "
-                           "sentences added to the ~1,800 real ones (default: 3000)"),)),
+           options=(Option("markov", int, 1200, "generated (Wikipedia-Markov) training "
+                           "sentences added to the ~1,800 real ones (default: 1200)"),)),
     Corpus("ljspeech", "LJ Speech 1.1 (keithito.com/LJ-Speech-Dataset), one speaker, 22,050 Hz, "
            "from a local copy", "speechzoo.data.corpora.ljspeech:prepare",
            source="your LJSpeech-1.1 folder (metadata.csv and wavs/) or the folder holding it"),

@@ -80,7 +80,7 @@ def _write_utterance(said: PiperUtterance, text: str, path: Path) -> dict | None
     audio[:min(samples, len(said.audio))] = said.audio[:samples]
     sf.write(path, audio, SAMPLE_RATE, format="FLAC")
     try:
-        agree = phonemize(text) == phonemes
+        agree = phonemize(text, glides=True) == phonemes
     except TextError:
         agree = False
     return {"audio_filepath": str(path), "duration": round(samples / SAMPLE_RATE, 4),
@@ -108,7 +108,7 @@ def _speak_all(jobs: list[tuple[str, Path]], workers: int) -> list[dict | None]:
     return rows
 
 
-def prepare_synth_tts_en(out: str | os.PathLike, seed: int = 0, markov: int = 3000,
+def prepare_synth_tts_en(out: str | os.PathLike, seed: int = 0, markov: int = 1200,
                          dev_size: int = 100, test_size: int = 100,
                          train_size: int | None = None, workers: int = 2) -> Path:
     """Generate the corpus into ``out`` (built beside it, then renamed: never half-written).
@@ -149,6 +149,6 @@ def prepare_synth_tts_en(out: str | os.PathLike, seed: int = 0, markov: int = 30
     return out
 
 
-def prepare(source: None, out: str | os.PathLike, markov: int = 3000) -> Path:
+def prepare(source: None, out: str | os.PathLike, markov: int = 1200) -> Path:
     """The corpus registry's entry point (``speechzoo prepare synth-tts-en [--markov N]``)."""
     return prepare_synth_tts_en(out, markov=markov)

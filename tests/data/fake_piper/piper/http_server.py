@@ -1,6 +1,6 @@
 """A stand-in for Piper's HTTP server in tests (same routes and replies, no neural voice):
-it "speaks" the eSpeak phonemes speechzoo's front end gives, 3 frames of 256 samples of a
-tone each, with Piper's sentence start/end markers, 22,050 Hz int16 WAV."""
+it "speaks" the phonemes speechzoo's front end gives (with Piper's glides), 3 frames of 256
+samples of a tone each, with Piper's sentence start/end markers, 22,050 Hz int16 WAV."""
 
 import argparse
 import io
@@ -33,7 +33,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         text = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["text"]
-        phonemes = ["^"] + phonemize(text) + ["$"]
+        phonemes = ["^"] + phonemize(text, glides=True) + ["$"]
         frames = [3] * len(phonemes)
         n = sum(frames) * HOP + 100  # Piper's audio may run a little past its alignment
         audio = (np.sin(np.arange(n) * 0.05) * 8000).astype(np.int16)
