@@ -1,5 +1,8 @@
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 
 from speechzoo.errors import ConfigError, DataError
 from speechzoo.losses import duration_loss, mel_loss, utterance_duration_loss
@@ -245,6 +248,9 @@ def test_constructor_args_rebuild_the_model():
 def test_named_sizes():
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     small = nat_small(61)
-    assert 5e6 < count(small) < 10e6 and small.n_mels == 80 and small.sample_rate == 22050
+    assert 3e6 < count(small) < 5e6 and small.n_mels == 80 and small.sample_rate == 22050
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "nat.yaml"
+    args = yaml.safe_load(recipe.read_text())["model"]["init_args"]["model"]["init_args"]
+    assert {k: small.config[k] for k in args} == args  # nat_small is what nat.yaml trains
     assert count(nat_paper(61)) > 40e6
     assert small.frame_seconds == 256 / 22050
