@@ -19,7 +19,7 @@ from speechzoo.checkpoints import Bundle
 from speechzoo.errors import CheckpointError, TextError
 from speechzoo.pipelines.vocoder import Vocoder, make_vocoder
 from speechzoo.results import Audio
-from speechzoo.text.english import split_sentences
+from speechzoo.text.english import fold_unicode, split_sentences
 from speechzoo.text.phonemes import phonemize
 from speechzoo.text.tokenizers import PhonemeTokenizer, tokenizer_from_dict
 
@@ -85,6 +85,10 @@ class Synthesizer:
         if len(text) > MAX_CHARACTERS:
             raise TextError(f"{len(text)} characters in one call; give at most "
                             f"{MAX_CHARACTERS} (split long documents into calls)")
+        foreign = sorted({c for c in text if c.isalpha() and not fold_unicode(c).isascii()})
+        if foreign:
+            raise TextError(f"the English front end cannot speak {''.join(foreign[:10])!r} "
+                            f"(letters of another script); transliterate or remove them")
         sentences = [s for s in split_sentences(text) if s.strip()]
         out = []
         for sentence in sentences:

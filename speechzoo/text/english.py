@@ -223,7 +223,8 @@ def _year_to_words(n: int) -> str:
     return f"{number_to_words(century)} {number_to_words(rest)}"
 
 
-def _fold_unicode(text: str) -> str:
+def fold_unicode(text: str) -> str:
+    """Accents and ligatures folded to ASCII letters where they have one ("café" -> "cafe")."""
     text = unicodedata.normalize("NFKD", text.translate(_FOLD))
     return "".join(c for c in text if not unicodedata.combining(c))
 
@@ -373,7 +374,7 @@ def normalize(text: str, *, tts: bool = False) -> str:
         >>> normalize("Mr. Smith paid $3.50 on the 1st of May, 1999!")
         'mister smith paid three dollars fifty cents on the first of may nineteen ninety nine'
     """
-    text = _fold_unicode(text)
+    text = fold_unicode(text)
     if tts:  # Before hyphens become spaces: ISO dates hold them.
         text = _expand_tts(text)
     text = _HYPHEN_RE.sub(" ", text)

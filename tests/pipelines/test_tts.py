@@ -56,6 +56,7 @@ def test_sentences_are_spoken_in_turn(tts):
 
 @pytest.mark.parametrize(("text", "error"), [
     ("", TextError), ("   ", TextError), ("🙂 🙂", TextError), ("a" * 20001, TextError),
+    ("Hello 你好.", TextError), ("Привет, world.", TextError),
     (None, TextError)])
 def test_bad_text_is_refused(tts, text, error):
     with pytest.raises(error):
@@ -96,3 +97,7 @@ def test_vocoder_refuses_bad_input():
 def test_load_refuses_a_vocoder_for_a_recogniser():
     with pytest.raises(ConfigError, match="cannot take a vocoder"):
         speechzoo.load("ds2-en", device="cpu", vocoder="griffin-lim")
+
+
+def test_accented_latin_letters_are_spoken(tts):
+    assert len(tts.synthesize("Café au lait, naïve façade.").waveform) > 0
