@@ -65,6 +65,11 @@ HARD_TEXTS = [
 ]
 
 
+def _spoken(texts: list[str]) -> list[str]:
+    """The words a listener should hear: the texts as the front end reads them."""
+    return [normalize_text(normalize(t, tts=True)) for t in texts]
+
+
 def _corpus_size(folder: Path) -> dict:
     sizes = {}
     for split in ("train", "dev", "test"):
@@ -136,12 +141,12 @@ def _model_result(name: str, entries, refs, judge, texts) -> dict:
     rate = tts.sample_rate
     wavs, compute, audio = _synthesise(tts, entries)
     hard = [tts.synthesize(t) for t in HARD_TEXTS]
-    hard_refs = [normalize_text(normalize(t, tts=True)) for t in HARD_TEXTS]
     result = {"model": str(name), "parameters": n_params(tts.model),
               "intelligibility": _judge_many(judge, texts, wavs, rate),
               **_spectral(refs, wavs, rate),
               "duration_mae_ms": round(_duration_mae(tts, entries), 2),
-              "hard_texts": _judge_many(judge, hard_refs, [h.waveform for h in hard], rate),
+              "hard_texts": _judge_many(judge, _spoken(HARD_TEXTS), [h.waveform for h in hard],
+                                        rate),
               "acoustic_rtf": round(compute / audio, 5),
               "acoustic_x_real_time": round(audio / compute, 1)}
     print(f"{name}: WER {result['intelligibility']['wer']:.3f}  MCD {result['mcd_db']:.2f} dB  "
@@ -173,8 +178,9 @@ def _tacotron2_rtf(frames: list[int], params_like: int) -> dict:
             "rtf": round(compute / audio, 5), "x_real_time": round(audio / compute, 1)}
 
 
-def _piper_rtf(texts: list[str]) -> dict | None:
-    """Piper (VITS: text to waveform) on the same texts, through its own server process."""
+def _piper(texts: list[str]) -> tuple[dict, list[np.ndarray]] | None:
+    """Piper (VITS: text to waveform) on the test texts, through its own server process, timed;
+    and Piper's audio of the hard texts (the robustness metrics' reference point)."""
     from speechzoo.data.corpora.piper import PiperServer
     from speechzoo.text.phonemes import speakable
 
@@ -186,11 +192,14 @@ def _piper_rtf(texts: list[str]) -> dict | None:
                 said = piper.synthesize(speakable(t))
                 audio += len(said.audio) / said.sample_rate
             compute = time.perf_counter() - start
+            hard = [piper.synthesize(speakable(t)).audio.astype(np.float32) / 32768
+                    for t in HARD_TEXTS]
     except speechzoo.SpeechZooError as e:
         print(f"piper: skipped ({e})")
         return None
     return {"rtf": round(compute / audio, 5), "x_real_time": round(audio / compute, 1),
-            "note": "whole text to waveform incl. HTTP round trips; onnxruntime's own threads"}
+            "note": "whole text to waveform incl. HTTP round trips; onnxruntime's own "
+                    "threads"}, hard
 
 
 def main() -> None:
@@ -206,7 +215,7 @@ def main() -> None:
     entries = read_manifest(Path(args.corpus) / "test.jsonl")[:args.limit]
     rate = TTS_MEL["sample_rate"]
     refs = [load_audio(e["audio_filepath"], rate)[0] for e in entries]
-    texts = [normalize_text(normalize(e["text"], tts=True)) for e in entries]
+    texts = _spoken([e["text"] for e in entries])
     judge = Judge()
     vocoder = GriffinLim(TTS_MEL)
     start = time.perf_counter()
@@ -229,8 +238,11 @@ def main() -> None:
     frames = [round(len(w) / 256) for w in refs]
     res["peers"] = {"torchaudio_tacotron2": _tacotron2_rtf(frames,
                                                           res["models"][0]["parameters"])}
-    if not args.no_piper:
-        res["peers"]["piper"] = _piper_rtf([e["text"] for e in entries])
+    piper = None if args.no_piper else _piper([e["text"] for e in entries])
+    if piper is not None:
+        res["peers"]["piper"] = piper[0]
+        res["reference"]["hard_texts_piper"] = _judge_many(judge, _spoken(HARD_TEXTS),
+                                                           piper[1], rate)
     print(f"peers: {res['peers']}")
     if args.write:
         save_results(res, RESULTS)

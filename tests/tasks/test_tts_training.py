@@ -64,3 +64,19 @@ def test_training_resumes(trained, tiny_tts_corpus):
                                                     str(trained / "ckpt" / "last.ckpt")))
     ckpt = torch.load(trained / "ckpt" / "last.ckpt", weights_only=True)
     assert ckpt["global_step"] == 32 and ckpt["speechzoo"]["task"] == "tts"
+
+
+def test_synthesize_command(trained, tmp_path, capsys):
+    from speechzoo.cli import main
+
+    last = str(trained / "ckpt" / "last.ckpt")
+    out, plot = tmp_path / "hello.wav", tmp_path / "align.png"
+    main(["synthesize", "--model", last, "Hello there. Bye.", "-o", str(out),
+          "--plot", str(plot)])
+    assert "2 sentence(s)" in capsys.readouterr().out
+    import soundfile as sf
+
+    assert sf.info(out).samplerate == 22050 and plot.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit) as stop:
+        main(["synthesize", "--model", last, "   ", "-o", str(tmp_path / "no.wav")])
+    assert stop.value.code == 2 and not (tmp_path / "no.wav").exists()
