@@ -98,3 +98,18 @@ def test_pruned_bundle_is_sparse_and_runs_the_same_through_sparse_kernels():
     # 90% pruned in 400 steps it recognises far less than ds2-en (CER 0.26 here; an untrained
     # model ~1): the bound catches a broken bundle, not a weak one (see its card)
     assert cer(refs, hyps) < 0.4, list(zip(refs, hyps, strict=True))
+
+
+@pytest.mark.parametrize("name", ["nat-en", "nat-en-unsupervised"])
+def test_tts_bundles_speak(name):
+    import numpy as np
+
+    assert speechzoo.available_models()[name] == "tts"
+    tts = speechzoo.load(name, device="cpu")
+    audio, alignment = tts.synthesize("The weather is nice today.", alignment=True)
+    assert audio.sample_rate == 22050 and 0.8 < audio.duration < 4.0
+    assert np.isfinite(audio.waveform).all() and np.sqrt(np.mean(audio.waveform ** 2)) > 1e-3
+    seconds = alignment.durations[0]  # per phoneme: they vary and add up to the audio
+    assert seconds.std() > 0.01 and abs(seconds.sum() - audio.duration) < 0.02
+    fast = tts.synthesize("The weather is nice today.", pace=2.0)
+    assert abs(fast.duration / audio.duration - 0.5) < 0.05
