@@ -114,14 +114,15 @@ def _synthesise(tts, entries: list[dict]) -> tuple[list[np.ndarray], float, floa
 
 
 def _duration_mae(tts, entries: list[dict]) -> float:
-    errors = []
+    pred, true = [], []
     for e in entries:
         ids = torch.tensor([tts.tokenizer.encode(e["phonemes"], add_end=True)])
         with torch.no_grad():
             out = tts.model.infer(ids, torch.tensor([ids.shape[1]]))
-        true = np.asarray(e["durations"], dtype=np.float64)
-        errors.append(np.abs(out.durations[0].numpy() - true))
-    return float(np.concatenate(errors).mean() * tts.model.frame_seconds * 1000)
+        pred.append(out.durations[0].numpy())
+        true.append(np.asarray(e["durations"]))
+    return metrics.duration_mae_ms(np.concatenate(pred), np.concatenate(true),
+                                   tts.model.frame_seconds)
 
 
 def _spectral(refs: list[np.ndarray], wavs: list[np.ndarray], rate: int) -> dict:

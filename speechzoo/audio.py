@@ -14,10 +14,27 @@ import soundfile as sf
 import torch
 import torchaudio.transforms as T
 
-from speechzoo.errors import AudioError
+from speechzoo.errors import AudioError, DataError
 from speechzoo.files import atomic_path
 
 SAMPLE_RATE = 16000  # what the ASR models listen at; other rates are resampled to it
+
+
+def audio_seconds(path: str | os.PathLike, source: str) -> float:
+    """A corpus file's duration from its header (no decoding), to the millisecond.
+
+    Raises:
+        DataError: for a file that cannot be read or holds no samples, saying to replace it
+            from ``source`` (e.g. "the LJ Speech archive").
+    """
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, OSError) as e:  # LibsndfileError subclasses RuntimeError
+        raise DataError(f"cannot read audio {path} ({e}); the file is damaged - replace it "
+                        f"from {source}") from None
+    if info.samplerate <= 0 or info.frames <= 0:
+        raise DataError(f"audio {path} holds no samples; replace it from {source}")
+    return round(info.frames / info.samplerate, 3)
 
 
 def load_audio(path: str | os.PathLike, sample_rate: int | None = None) -> tuple[np.ndarray, int]:

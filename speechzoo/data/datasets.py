@@ -15,7 +15,20 @@ from speechzoo.text.phonemes import phonemize
 from speechzoo.text.tokenizers import CharTokenizer, PhonemeTokenizer
 
 
-class SpeechDataset(Dataset):
+class _ManifestDataset(Dataset):
+    """Manifest entries as a dataset; ``durations`` (seconds) feed the batch sampler."""
+
+    entries: list[dict[str, Any]]
+
+    @property
+    def durations(self) -> list[float]:
+        return [float(e["duration"]) for e in self.entries]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+class SpeechDataset(_ManifestDataset):
     """Utterances of a manifest, as mono waveforms at ``sample_rate`` and label ids.
 
     Every transcript is encoded up front, so a character outside the alphabet stops the run
@@ -45,19 +58,12 @@ class SpeechDataset(Dataset):
             except DataError as e:
                 raise DataError(f"{source}, {entry['audio_filepath']}: {e}") from None
 
-    @property
-    def durations(self) -> list[float]:
-        return [float(e["duration"]) for e in self.entries]
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         wav, _ = load_audio(self.entries[i]["audio_filepath"], self.sample_rate)
         return {"audio": torch.from_numpy(wav), "labels": self.labels[i]}
 
 
-class TTSDataset(Dataset):
+class TTSDataset(_ManifestDataset):
     """Text-to-speech pairs: phoneme ids (+ the end token), frame durations where the manifest
     has them, and the waveform, padded by ``pad`` samples on each side for the mel front end.
 
@@ -99,13 +105,6 @@ class TTSDataset(Dataset):
                                 "(phonemes + end); give one per phoneme and one for the end")
             self.tokens.append(torch.tensor(tokens))
             self.frames.append(None if durations is None else torch.tensor(durations))
-
-    @property
-    def durations(self) -> list[float]:
-        return [float(e["duration"]) for e in self.entries]
-
-    def __len__(self) -> int:
-        return len(self.entries)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         wav, _ = load_audio(self.entries[i]["audio_filepath"], self.sample_rate)

@@ -15,6 +15,7 @@ from speechzoo.data.datasets import TTSDataset
 from speechzoo.errors import ConfigError
 from speechzoo.features import TTS_MEL, TTS_PAD, Spectrogram
 from speechzoo.losses import duration_loss, mel_loss, utterance_duration_loss
+from speechzoo.metrics import duration_mae_ms
 from speechzoo.tasks.optim import adamw_warmup_anneal, check_anneal
 from speechzoo.text.phonemes import tokenizer as phoneme_tokenizer
 
@@ -121,9 +122,10 @@ class TTSTask(L.LightningModule):
         self.log_dict({f"{prefix}/{k}": v for k, v in parts.items()}, batch_size=n,
                       sync_dist=True)
         if "durations" in batch:
-            self.log(f"{prefix}/duration_mae_ms", _duration_mae_ms(
-                out.predicted_durations, batch["durations"], batch["tokens_lengths"],
-                self.acoustic.frame_seconds), batch_size=n, sync_dist=True)
+            self.log(f"{prefix}/duration_mae_ms", duration_mae_ms(
+                out.predicted_durations.detach().cpu(), batch["durations"].cpu(),
+                self.acoustic.frame_seconds, batch["tokens_lengths"].cpu()),
+                batch_size=n, sync_dist=True)
         if (prefix == "val" and batch_idx == 0 and self.hparams.plots
                 and not self.trainer.sanity_checking and self.trainer.is_global_zero):
             self._plot(batch, out, mels)
@@ -165,8 +167,3 @@ class TTSTask(L.LightningModule):
         return adamw_warmup_anneal(self, h.lr, h.weight_decay, h.warmup_steps, h.anneal,
                                    h.anneal_steps, lambda: self.current_epoch)
 
-
-def _duration_mae_ms(pred: torch.Tensor, true: torch.Tensor, lengths: torch.Tensor,
-                     frame_seconds: float) -> torch.Tensor:
-    valid = torch.arange(true.shape[1], device=true.device)[None] < lengths[:, None]
-    return ((pred.float() - true.float()).abs()[valid]).mean() * frame_seconds * 1000

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import soundfile
 from tqdm import tqdm
 
+from speechzoo.audio import audio_seconds
 from speechzoo.data.manifest import write_manifest
 from speechzoo.errors import DataError
 
@@ -114,21 +114,10 @@ def _transcript_entries(transcript: Path) -> list[dict[str, Any]]:
             raise DataError(f"{transcript}:{line_no}: names {flac.name}, which does not exist "
                             f"in {transcript.parent}; the corpus copy is incomplete - unpack it "
                             "again")
-        entries.append({"audio_filepath": str(flac), "duration": _duration(flac),
+        seconds = audio_seconds(flac, "the LibriSpeech archive")
+        entries.append({"audio_filepath": str(flac), "duration": seconds,
                         "text": text.strip().lower(), "speaker": match.group(1), "id": utt_id})
     return entries
-
-
-def _duration(flac: Path) -> float:
-    try:
-        info = soundfile.info(str(flac))
-    except (RuntimeError, OSError) as e:  # LibsndfileError subclasses RuntimeError
-        raise DataError(f"cannot read audio {flac} ({e}); the file is damaged - replace it "
-                        "from the LibriSpeech archive") from None
-    if info.samplerate <= 0:
-        raise DataError(f"audio {flac} reports sample rate {info.samplerate}; the file is "
-                        "damaged - replace it from the LibriSpeech archive")
-    return round(info.frames / info.samplerate, 3)
 
 
 def prepare(source: str | Path, out: str | Path | None = None) -> Path:

@@ -26,9 +26,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import soundfile
 from tqdm import tqdm
 
+from speechzoo.audio import audio_seconds
 from speechzoo.data.manifest import write_manifest
 from speechzoo.errors import DataError
 from speechzoo.text.english import normalize
@@ -102,17 +102,6 @@ def assign_splits(clips: Sequence[str]) -> dict[str, str]:
             for i, clip in enumerate(order)}
 
 
-def _duration(wav: Path) -> float:
-    try:
-        info = soundfile.info(str(wav))
-    except (RuntimeError, OSError) as e:  # LibsndfileError subclasses RuntimeError
-        raise DataError(f"cannot read audio {wav} ({e}); the file is damaged - replace it from "
-                        "the LJ Speech archive") from None
-    if info.samplerate <= 0 or info.frames <= 0:
-        raise DataError(f"audio {wav} holds no samples; replace it from the LJ Speech archive")
-    return round(info.frames / info.samplerate, 3)
-
-
 def _entry(root: Path, clip: str, raw: str, normalized: str) -> dict[str, Any]:
     wav = root / "wavs" / f"{clip}.wav"
     if not wav.is_file():
@@ -126,8 +115,8 @@ def _entry(root: Path, clip: str, raw: str, normalized: str) -> dict[str, Any]:
     if not normalize(text, tts=True):
         raise DataError(f"{root / 'metadata.csv'}: clip {clip} has nothing speakable in "
                         f"{normalized!r}; fix or drop its row")
-    return {"audio_filepath": str(wav), "duration": _duration(wav), "text": text,
-            "raw_text": raw, "normalized_text": normalized, "speaker": SPEAKER,
+    return {"audio_filepath": str(wav), "duration": audio_seconds(wav, "the LJ Speech archive"),
+            "text": text, "raw_text": raw, "normalized_text": normalized, "speaker": SPEAKER,
             "source": "ljspeech", "id": clip}
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -27,6 +25,7 @@ from tqdm.auto import tqdm
 from speechzoo.data.corpora.text_sources import markov_sentences, real_sentences
 from speechzoo.data.manifest import write_manifest
 from speechzoo.errors import DataError
+from speechzoo.files import atomic_dir
 from speechzoo.text import espeak
 
 ACCENTS = ("en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-us-nyc",
@@ -187,9 +186,7 @@ def write_corpus(out: Path, splits: dict[str, list[str]], seed: int, accents: tu
                  workers: int | None, desc: str) -> Path:
     """Speak every split's sentences into ``out`` (built beside it, then renamed) with voices
     drawn from ``accents``; ``train|dev|test.jsonl`` manifests relative to ``out``."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         for split in SPLITS:
             (tmp / split).mkdir()
         jobs = [(i, split, text, seed, tmp, accents) for split in SPLITS
@@ -200,10 +197,6 @@ def write_corpus(out: Path, splits: dict[str, list[str]], seed: int, accents: tu
                     for e in entries if Path(e["audio_filepath"]).parent.name == split]
             # Paths are written relative to the corpus folder, so it can be moved whole.
             write_manifest(tmp / f"{split}.jsonl", rows, relative_to=out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -22,8 +22,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from speechzoo.data.corpora.piper import BOS, EOS, PiperServer, PiperUtterance
 from speechzoo.data.corpora.text_sources import markov_sentences, written_sentences
 from speechzoo.data.manifest import write_manifest
 from speechzoo.errors import DataError, TextError
+from speechzoo.files import atomic_dir
 from speechzoo.text.phonemes import ENGLISH, phonemize, speakable
 
 SAMPLE_RATE = 22050
@@ -128,9 +127,7 @@ def prepare_synth_tts_en(out: str | os.PathLike, seed: int = 0, markov: int = 12
         if markov else []
     splits = split_sentences(written_sentences(), generated, seed, dev_size, test_size,
                              train_size)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         jobs = []
         for split in SPLITS:
             (tmp / split).mkdir()
@@ -142,10 +139,6 @@ def prepare_synth_tts_en(out: str | os.PathLike, seed: int = 0, markov: int = 12
                     for r in rows if r is not None and Path(r["audio_filepath"]).parent.name
                     == split]
             write_manifest(tmp / f"{split}.jsonl", kept, relative_to=out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
