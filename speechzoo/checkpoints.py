@@ -196,7 +196,10 @@ def write_bundle(bundle: Bundle, out: str | os.PathLike,
     """
     for role in bundle.networks:
         bundle.build(role)
-    state = {k: v.half() if v.is_floating_point() else v for k, v in bundle.state_dict.items()}
+    # only the bundle's own networks: a training checkpoint also holds what the task used
+    # frozen (a distillation teacher, a perceptual feature network)
+    state = {k: v.half() if v.is_floating_point() else v for k, v in bundle.state_dict.items()
+             if k.split(".", 1)[0] in bundle.networks}
     out = Path(out)
     target = out / CHECKPOINT
     with atomic_path(target) as tmp:

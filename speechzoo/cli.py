@@ -62,7 +62,8 @@ def _add_synthesize(sub: argparse._SubParsersAction) -> None:
     s.add_argument("-o", "--output", required=True, help="the audio file to write (.wav, .flac)")
     s.add_argument("--model", default="nat-en", help="a tts bundle name or folder (default "
                    "nat-en)")
-    s.add_argument("--vocoder", help="griffin-lim (default: the bundle's choice)")
+    s.add_argument("--vocoder", help="griffin-lim, or a vocoder bundle (parallel-wavenet-en, "
+                   "wavenet-en: slow) (default: the bundle's choice)")
     s.add_argument("--pace", type=float, default=1.0, help="speaking rate: 2 is twice as fast "
                    "(default 1)")
     s.add_argument("--seed", type=int, default=0, help="the pre-net dropout's draw (default 0)")

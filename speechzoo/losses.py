@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -118,3 +120,52 @@ def kl_loss(mu: torch.Tensor, logvar: torch.Tensor, mask: torch.Tensor) -> torch
     mu, logvar = mu.float(), logvar.float()
     kl = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).sum(-1)
     return _mean_over(kl, mask)
+
+
+# Vocoder losses (Parallel WaveNet, arXiv 1711.10433 section 3).
+
+
+def distillation_kl(mean: torch.Tensor, log_scale: torch.Tensor,
+                    teacher_log_prob: Callable[[torch.Tensor], torch.Tensor], samples: int = 4,
+                    generator: torch.Generator | None = None):
+    """Probability density distillation, KL(P_S || P_T) = H(P_S, P_T) - H(P_S) per sample
+    (section 3, eq. 5-6).
+
+    The student's output at ``t`` given ``z_<t`` is a logistic with location ``mean`` and
+    scale ``exp(log_scale)``, so its entropy is ``log s + 2`` in closed form; the
+    cross-entropy is estimated by drawing ``samples`` values per time step from that
+    logistic and scoring them under the teacher's distribution at ``t``, which one parallel
+    teacher pass over the student's own audio gives (``teacher_log_prob``).
+
+    Args:
+        mean, log_scale: (B, T) the student's per-step logistic.
+        teacher_log_prob: (S, B, T) candidate samples -> (S, B, T) teacher log-likelihoods.
+        samples: draws per time step.
+
+    Returns (kl, cross_entropy, entropy), each averaged over samples (nats).
+    """
+    entropy = (log_scale.float() + 2.0).mean()
+    u = torch.rand((samples, *mean.shape), generator=generator,
+                   device=mean.device).clamp(1e-5, 1 - 1e-5)
+    draws = mean + torch.exp(log_scale) * (torch.log(u) - torch.log1p(-u))
+    cross_entropy = -teacher_log_prob(draws).float().mean()
+    return cross_entropy - entropy, cross_entropy, entropy
+
+
+def power_loss(audio: torch.Tensor, target: torch.Tensor, n_fft: int = 1024,
+               hop: int = 256) -> torch.Tensor:
+    """The power loss ``|| |STFT(x)|^2 - |STFT(y)|^2 ||^2`` averaged over frames and bins
+    (section 3.2), which keeps the student out of whispering. The STFT is divided by the
+    window's root energy, so white noise of variance v has expected power v in every bin
+    whatever ``n_fft`` (weights stay comparable across front ends).
+
+    Shape: audio, target (B, T) -> scalar.
+    """
+    window = torch.hann_window(n_fft, device=audio.device)
+
+    def power(x: torch.Tensor) -> torch.Tensor:
+        spec = torch.stft(x.float(), n_fft, hop, window=window, center=False,
+                          return_complex=True)
+        return spec.abs().square() / window.square().sum()
+
+    return (power(audio) - power(target)).square().mean()

@@ -269,14 +269,19 @@ class DeepSpeech2(nn.Module):
             n = conv.out_lengths(n)
         return n
 
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor):
+    def conv_features(self, waveforms: torch.Tensor, lengths: torch.Tensor):
+        """The convolutions' output, what the recurrent layers read (also Parallel
+        WaveNet's perceptual features). Shape: (B, samples), (B,) -> (B, T', C * F'), (B,)."""
         x, n = self.features(waveforms, lengths)
         if not self.features.normalize:  # frames past a length are zero, as normalised ones
             x = x * length_mask(n, x.shape[-1]).unsqueeze(1).to(x.dtype)
         x = x.unsqueeze(1)  # (B, 1, F, T)
         for conv in self.convs:
             x, n = conv(x, n)
-        x = x.flatten(1, 2).transpose(1, 2)  # (B, T, C*F)
+        return x.flatten(1, 2).transpose(1, 2), n
+
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor):
+        x, n = self.conv_features(waveforms, lengths)
         for rnn in self.rnns:
             x = rnn(x, n)
         if self.lookahead is not None:

@@ -23,7 +23,8 @@ from speechzoo.errors import CheckpointError, ConfigError
 # task -> "module:class" whose ``from_bundle(bundle, device)`` builds the user object (with
 # ``sparse=True`` too, if it takes it); imported only when a bundle of that task loads.
 PIPELINES = {"asr": "speechzoo.pipelines.asr:SpeechRecognizer",
-             "tts": "speechzoo.pipelines.tts:Synthesizer"}
+             "tts": "speechzoo.pipelines.tts:Synthesizer",
+             "vocoder": "speechzoo.pipelines.vocoder:NeuralVocoder"}
 
 
 def available_models() -> dict[str, str]:
@@ -46,14 +47,15 @@ def load(name_or_path: str | os.PathLike = "ds2-en", device: str | torch.device 
          sparse: bool = False, vocoder: str | None = None) -> Any:
     """A bundle name from :func:`available_models`, a bundle folder, or a checkpoint file ->
     the object its task calls for (``SpeechRecognizer`` for ``asr``, ``Synthesizer`` for
-    ``tts``).
+    ``tts``, ``NeuralVocoder`` for ``vocoder``).
 
     Args:
         name_or_path: what to load.
         device: where the networks run (default: CUDA when available, else the CPU).
         sparse: run the large matrices of a pruned model through sparse kernels
             (``speechzoo.layers.sparse.sparsify``; meant for the CPU).
-        vocoder: a synthesiser's vocoder (``"griffin-lim"``; default: the bundle's choice).
+        vocoder: a synthesiser's vocoder (``"griffin-lim"`` or a vocoder bundle such as
+            ``"parallel-wavenet-en"``; default: the bundle's choice).
     """
     bundle = read_bundle(name_or_path)
     target = PIPELINES.get(bundle.task)

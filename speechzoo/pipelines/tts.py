@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from speechzoo.checkpoints import Bundle
-from speechzoo.errors import CheckpointError, TextError
+from speechzoo.errors import CheckpointError, ConfigError, TextError
 from speechzoo.pipelines.vocoder import Vocoder, make_vocoder
 from speechzoo.results import Audio
 from speechzoo.text.english import fold_unicode, split_sentences
@@ -56,6 +56,9 @@ class Synthesizer:
                  device: str | torch.device = "cpu") -> None:
         self.device = torch.device(device)
         self.model, self.tokenizer = model.eval().to(self.device), tokenizer
+        if vocoder.sample_rate != model.sample_rate:
+            raise ConfigError(f"the vocoder makes {vocoder.sample_rate} Hz audio but the model's "
+                              f"mels are of {model.sample_rate} Hz; pair models of one rate")
         self.vocoder, self.voice, self.glides = vocoder, voice, glides
         self.sample_rate: int = model.sample_rate
 

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 import torchaudio.functional as AF
 
-from speechzoo.errors import ConfigError
+from speechzoo.checkpoints import Bundle, read_bundle
+from speechzoo.errors import CheckpointError, ConfigError
 from speechzoo.features import Spectrogram
 from speechzoo.results import Audio
 
@@ -69,13 +70,73 @@ class GriffinLim:
         return Audio(wav.cpu().numpy().astype(np.float32), self.sample_rate)
 
 
-# name -> factory(features config, device); the neural vocoders join by bundle name.
+class NeuralVocoder:
+    """A vocoder bundle (``wavenet-en``: autoregressive, sample by sample;
+    ``parallel-wavenet-en``: every sample at once), what ``speechzoo.load`` returns for one.
+
+    Args:
+        model: a network with ``generate(mel (B, n_mels, F), generator) -> (B, F * hop)``.
+        features: the front end its mels come from (``Spectrogram(**TTS_MEL)``'s ``config``).
+        device: where it runs.
+    """
+
+    def __init__(self, model: torch.nn.Module, features: dict[str, Any],
+                 device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
+        self.features = dict(features)
+        self.sample_rate: int = model.sample_rate
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle, device: torch.device) -> NeuralVocoder:
+        features = bundle.frontend.get("features", {}).get("args")
+        if bundle.task != "vocoder" or not features:
+            raise CheckpointError(f"{bundle.source} is not a vocoder bundle (task "
+                                  f"{bundle.task!r}, no mel front end)")
+        return cls(bundle.build("vocoder"), features, device)
+
+    @torch.inference_mode()
+    def vocode(self, mel: torch.Tensor | np.ndarray, sample_rate: int | None = None,
+               seed: int = 0) -> Audio:
+        """Shape: mel (n_mels, frames) -> Audio of frames * hop samples.
+
+        Args:
+            mel: log-mel frames of the TTS front end (``features.TTS_MEL``).
+            sample_rate: the rate the mels were computed at, if known; a mismatch is refused.
+            seed: the noise (student) or sampling (WaveNet) is drawn from this seed.
+        """
+        mel = torch.as_tensor(mel, dtype=torch.float32, device=self.device)
+        n_mels = self.model.n_mels
+        if mel.dim() != 2 or mel.shape[0] != n_mels:
+            raise ConfigError(f"vocode takes a ({n_mels}, frames) log-mel, got "
+                              f"{tuple(mel.shape)}")
+        if sample_rate is not None and sample_rate != self.sample_rate:
+            raise ConfigError(f"these mels are of {sample_rate} Hz audio; the vocoder makes "
+                              f"{self.sample_rate} Hz from mels of that rate "
+                              f"(features.TTS_MEL); compute them at {self.sample_rate} Hz")
+        generator = torch.Generator(self.device).manual_seed(seed)
+        wav = self.model.generate(mel[None], generator)[0].clamp(-1, 1)
+        return Audio(wav.cpu().numpy().astype(np.float32), self.sample_rate)
+
+
+# name -> factory(features config, device); any other name is a vocoder bundle.
 VOCODERS = {"griffin-lim": GriffinLim}
 
 
 def make_vocoder(name: str, features: dict[str, Any],
                  device: str | torch.device = "cpu") -> Vocoder:
-    """The vocoder called ``name`` for a front end's mels."""
-    if name not in VOCODERS:
-        raise ConfigError(f"unknown vocoder {name!r}; known: {sorted(VOCODERS)}")
-    return VOCODERS[name](features, device=device)
+    """The vocoder called ``name`` (``"griffin-lim"`` or a vocoder bundle's name or path)
+    for mels of the front end ``features``."""
+    if name in VOCODERS:
+        return VOCODERS[name](features, device=device)
+    try:
+        bundle = read_bundle(name)
+    except CheckpointError as e:
+        raise ConfigError(f"unknown vocoder {name!r}: neither one of {sorted(VOCODERS)} nor a "
+                          f"vocoder bundle ({e})") from None
+    vocoder = NeuralVocoder.from_bundle(bundle, torch.device(device))
+    if vocoder.features != dict(features):
+        raise ConfigError(f"vocoder {name!r} takes mels of another front end than this model "
+                          f"makes ({vocoder.features} vs {dict(features)}); pair models "
+                          "trained on the same features")
+    return vocoder

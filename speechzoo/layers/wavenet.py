@@ -1,0 +1,199 @@
+"""WaveNet's building blocks (arXiv 1609.03499 section 2), shared by the WaveNet vocoder, the
+Parallel WaveNet student's flows and Deep Voice's vocoder.
+
+A :class:`WaveNetStack` is the dilated causal convolution stack with gated units, residual
+and skip connections; :class:`ConditionUpsampler` stretches mel frames to the sample rate
+(learned transposed convolutions). The stack runs two ways with the same weights: over a
+whole sequence (training, parallel flows) and one sample at a time (:class:`StackState`),
+where each layer keeps a queue of its past inputs, so a new sample costs one matrix product
+per layer rather than a convolution over the past (Paine et al. 2016, "Fast WaveNet").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def dilations(layers: int, stacks: int) -> list[int]:
+    """WaveNet's dilation pattern: ``stacks`` cycles of 1, 2, 4, ... (section 2.1)."""
+    if layers < 1 or stacks < 1 or layers % stacks:
+        raise ValueError(f"layers ({layers}) must be a positive multiple of stacks ({stacks})")
+    return [2 ** i for i in range(layers // stacks)] * stacks
+
+
+def gated(h: torch.Tensor, dim: int) -> torch.Tensor:
+    """``tanh(a) . sigmoid(b)`` of the two halves of ``h`` along ``dim`` (section 2.3); tanh is
+    written through the sigmoid so the Triton kernels compute the same expression."""
+    a, b = h.chunk(2, dim)
+    return (2 * torch.sigmoid(2 * a) - 1) * torch.sigmoid(b)
+
+
+class ResidualBlock(nn.Module):
+    """One gated residual unit (sections 2.3-2.5):
+    ``z = tanh(W_f * x + V_f y) . sigmoid(W_g * x + V_g y)``, then 1x1 convolutions to the
+    residual (added to the input) and to the skip output.
+
+    Args:
+        channels: residual channels.
+        gate_channels: channels of the filter and gate together (halved by the gate).
+        skip_channels: skip output channels.
+        kernel_size, dilation: the causal convolution.
+
+    The conditioning term ``V y`` is computed outside (:meth:`WaveNetStack.condition`, all
+    layers in one product) and passed in.
+
+    Shape: x (B, channels, T), cond (B, gate_channels, T) -> residual out (B, channels, T),
+    skip (B, skip_channels, T).
+    """
+
+    def __init__(self, channels: int, gate_channels: int, skip_channels: int,
+                 kernel_size: int, dilation: int) -> None:
+        super().__init__()
+        if gate_channels % 2:
+            raise ValueError(f"gate_channels must be even, got {gate_channels}")
+        self.channels, self.kernel_size, self.dilation = channels, kernel_size, dilation
+        self.conv = nn.Conv1d(channels, gate_channels, kernel_size, dilation=dilation)
+        self.out = nn.Conv1d(gate_channels // 2, channels + skip_channels, 1)
+
+    @property
+    def receptive_field(self) -> int:
+        return (self.kernel_size - 1) * self.dilation
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor):
+        h = self.conv(F.pad(x, (self.receptive_field, 0))) + cond
+        z = gated(h, 1)
+        res, skip = self.out(z).split([self.channels, self.out.out_channels - self.channels], 1)
+        # the residual sum scaled by sqrt(1/2) keeps its variance from growing with depth
+        return (x + res) * math.sqrt(0.5), skip
+
+
+class WaveNetStack(nn.Module):
+    """Causal input convolution, residual blocks, and the skip head
+    ``relu -> 1x1 -> relu -> 1x1`` to ``out_channels`` (section 2.4).
+
+    The input is shifted by one sample, so output ``t`` depends on inputs before ``t`` only
+    (what an autoregressive model and an inverse autoregressive flow both need).
+
+    Args:
+        in_channels, out_channels: input features per sample and outputs per sample.
+        cond_channels: channels of the upsampled conditioning.
+        layers, stacks: residual blocks and dilation cycles.
+        residual_channels, gate_channels, skip_channels, kernel_size: block sizes.
+
+    Shape: x (B, in_channels, T), cond (B, cond_channels, T) -> (B, out_channels, T).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, cond_channels: int, layers: int,
+                 stacks: int, residual_channels: int, gate_channels: int, skip_channels: int,
+                 kernel_size: int = 2) -> None:
+        super().__init__()
+        self.input = nn.Conv1d(in_channels, residual_channels, 1)
+        self.blocks = nn.ModuleList(
+            ResidualBlock(residual_channels, gate_channels, skip_channels, kernel_size, d)
+            for d in dilations(layers, stacks))
+        self.cond = nn.Conv1d(cond_channels, gate_channels * layers, 1)
+        self.head = nn.Sequential(nn.ReLU(), nn.Conv1d(skip_channels, skip_channels, 1),
+                                  nn.ReLU(), nn.Conv1d(skip_channels, out_channels, 1))
+
+    @property
+    def receptive_field(self) -> int:
+        """Past samples an output sees (the shift included)."""
+        return 1 + sum(b.receptive_field for b in self.blocks)
+
+    def condition(self, cond: torch.Tensor) -> torch.Tensor:
+        """Every layer's ``V y``, in one product. Shape: (B, cond_channels, T) ->
+        (B, layers * gate_channels, T)."""
+        return self.cond(cond)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        h = self.input(F.pad(x, (1, -1)))
+        skips = 0
+        for block, c in zip(self.blocks, self.condition(cond).chunk(len(self.blocks), 1),
+                            strict=True):
+            h, s = block(h, c)
+            skips = skips + s
+        return self.head(skips)
+
+    def state(self, batch: int, cond: torch.Tensor) -> StackState:
+        """The incremental generator over upsampled conditioning ``cond`` (B, C, T)."""
+        return StackState(self, batch, cond)
+
+
+class StackState:
+    """Sample-by-sample evaluation of a :class:`WaveNetStack` (no autograd): ``step(x_prev)``
+    returns the outputs at the next time step given the previous input sample, what the
+    parallel forward pass gives there. Each layer keeps a ring buffer of its last
+    ``receptive_field`` inputs; the weights are laid out once as matrices, so a step is a
+    few ``addmm`` per layer (the CPU fast path: no convolution calls, no allocation of
+    history)."""
+
+    def __init__(self, stack: WaveNetStack, batch: int, cond: torch.Tensor) -> None:
+        self.t, self.blocks = 0, list(stack.blocks)
+        c = stack.condition(cond)  # all conditioning in parallel: it is known up front
+        layers = c.permute(2, 0, 1).chunk(len(self.blocks), 2)
+        # per layer (T, B, G), the convolution bias folded in
+        self.cond = [x + b.conv.bias for x, b in zip(layers, self.blocks, strict=True)]
+        ch = stack.input.out_channels
+        self.queues = [c.new_zeros(max(1, b.receptive_field), batch, ch) for b in self.blocks]
+        # conv weight (G, C, K) -> (K * C, G), taps oldest first as step() stacks them
+        self.conv = [b.conv.weight.permute(2, 1, 0).reshape(-1, b.conv.out_channels)
+                     for b in self.blocks]
+        self.out = [(b.out.bias, b.out.weight[:, :, 0].T) for b in self.blocks]
+        self.input = (stack.input.bias, stack.input.weight[:, :, 0].T)
+        self.head = [(m.bias, m.weight[:, :, 0].T) for m in stack.head
+                     if isinstance(m, nn.Conv1d)]
+
+    @torch.no_grad()
+    def step(self, x_prev: torch.Tensor) -> torch.Tensor:
+        """Shape: x_prev (B, in_channels), zeros at t = 0 -> outputs (B, out_channels)."""
+        t, half = self.t, math.sqrt(0.5)
+        h = torch.addmm(self.input[0], x_prev, self.input[1])
+        skips = 0
+        for i, block in enumerate(self.blocks):
+            queue, d, n = self.queues[i], block.dilation, block.receptive_field
+            slot = t % max(1, n)
+            taps = [queue[(slot + j * d) % n] for j in range(block.kernel_size - 1)] + [h]
+            z = gated(torch.addmm(self.cond[i][t], torch.cat(taps, 1), self.conv[i]), 1)
+            o = torch.addmm(self.out[i][0], z, self.out[i][1])
+            if n:
+                queue[slot] = h
+            h = (h + o[:, :block.channels]) * half
+            skips = skips + o[:, block.channels:]
+        for bias, weight in self.head:
+            skips = torch.addmm(bias, torch.relu(skips), weight)
+        self.t += 1
+        return skips
+
+
+class ConditionUpsampler(nn.Module):
+    """Mel frames -> one conditioning vector per sample: a context convolution over frames,
+    then a transposed convolution per factor of the hop (kernel twice the factor), with a
+    leaky ReLU between (the learned upsampling of WaveNet's local conditioning, section 2.5).
+
+    Args:
+        n_mels: mel bands in.
+        channels: conditioning channels out.
+        scales: upsampling factors whose product is the hop.
+
+    Shape: mel (B, n_mels, F) -> (B, channels, F * prod(scales)).
+    """
+
+    def __init__(self, n_mels: int, channels: int, scales: Sequence[int]) -> None:
+        super().__init__()
+        if any(s < 2 or s % 2 for s in scales):
+            raise ValueError(f"upsampling scales must be even and at least 2, got {scales}")
+        self.context = nn.Conv1d(n_mels, channels, 3, padding=1)
+        self.ups = nn.ModuleList(nn.ConvTranspose1d(channels, channels, 2 * s, stride=s,
+                                                    padding=s // 2) for s in scales)
+        self.hop = math.prod(scales)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        h = self.context(mel)
+        for up in self.ups:
+            h = up(F.leaky_relu(h, 0.4))
+        return h

@@ -1,0 +1,137 @@
+"""WaveNet vocoder (van den Oord et al. 2016, arXiv 1609.03499), locally conditioned on the
+log-mel frames of the text-to-speech front end, as the teacher of Parallel WaveNet
+(arXiv 1711.10433: 16-bit discretized mixture of logistics) or Deep Voice's vocoder
+(arXiv 1702.07825: 256-way mu-law softmax)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from speechzoo.layers.distributions import (
+    mol_log_prob,
+    mol_sample,
+    mulaw_decode,
+    mulaw_encode,
+)
+from speechzoo.layers.wavenet import ConditionUpsampler, WaveNetStack
+from speechzoo.models import constructor_args
+
+OUTPUTS = ("mol", "mulaw")
+
+
+class WaveNet(nn.Module):
+    """Autoregressive waveform model ``p(x_t | x_<t, mel)``.
+
+    Args:
+        n_mels, sample_rate, hop_length: the conditioning mel (``features.TTS_MEL``): one
+            frame per ``hop_length`` samples.
+        layers, stacks, residual_channels, gate_channels, skip_channels, kernel_size: the
+            dilated stack (``layers`` blocks in ``stacks`` cycles of dilations 1, 2, 4, ...).
+        cond_channels: channels of the upsampled conditioning.
+        upsample_scales: transposed-convolution factors, product ``hop_length``.
+        output: ``"mol"`` (discretized mixture of logistics, ``mixtures`` components over
+            ``2**bits`` levels) or ``"mulaw"`` (softmax over ``classes`` mu-law levels; the
+            input is then the mu-law-quantised signal, as generation feeds it).
+        log_scale_min: lower bound of the mixture's log scales.
+
+    Shape: forward(audio (B, T), mel (B, n_mels, F)) with T = F * hop_length -> output
+    parameters (B, P, T), where output t depends on audio before t only.
+    """
+
+    def __init__(self, n_mels: int = 80, sample_rate: int = 22050, hop_length: int = 256,
+                 layers: int = 20, stacks: int = 2, residual_channels: int = 64,
+                 gate_channels: int = 128, skip_channels: int = 128, kernel_size: int = 2,
+                 cond_channels: int = 80, upsample_scales: Sequence[int] = (16, 16),
+                 output: str = "mol", mixtures: int = 10, bits: int = 16, classes: int = 256,
+                 log_scale_min: float = -9.0) -> None:
+        self.config = constructor_args(locals())
+        super().__init__()
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+        self.upsample = ConditionUpsampler(n_mels, cond_channels, upsample_scales)
+        if self.upsample.hop != hop_length:
+            raise ValueError(f"upsample_scales {list(upsample_scales)} multiply to "
+                             f"{self.upsample.hop}, not hop_length {hop_length}")
+        self.n_mels, self.sample_rate, self.hop_length = n_mels, sample_rate, hop_length
+        self.output, self.bits, self.classes = output, bits, classes
+        self.log_scale_min = log_scale_min
+        out = 3 * mixtures if output == "mol" else classes
+        self.stack = WaveNetStack(1, out, cond_channels, layers, stacks, residual_channels,
+                                  gate_channels, skip_channels, kernel_size)
+
+    @property
+    def receptive_field(self) -> int:
+        return self.stack.receptive_field
+
+    def _input(self, audio: torch.Tensor) -> torch.Tensor:
+        if self.output == "mulaw":
+            audio = mulaw_decode(mulaw_encode(audio, self.classes), self.classes)
+        return audio.unsqueeze(1)
+
+    def forward(self, audio: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
+        cond = self.upsample(mel)
+        if cond.shape[-1] != audio.shape[-1]:
+            raise ValueError(f"audio has {audio.shape[-1]} samples; {mel.shape[-1]} mel frames "
+                             f"need {cond.shape[-1]}")
+        return self.stack(self._input(audio), cond)
+
+    def log_prob(self, params: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        """Log-likelihood of each sample. Shape: (B, P, T), (B, T) -> (B, T)."""
+        if self.output == "mol":
+            return mol_log_prob(params, audio, self.bits, self.log_scale_min)
+        target = mulaw_encode(audio, self.classes)
+        return -F.cross_entropy(params, target, reduction="none")
+
+    def sample(self, params: torch.Tensor,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """One sample per step from output parameters. Shape: (B, P, T) -> (B, T)."""
+        if self.output == "mol":
+            return mol_sample(params, self.log_scale_min, generator)
+        u = torch.rand(params.shape[0], 1, params.shape[2], generator=generator,
+                       device=params.device).clamp(1e-10, 1 - 1e-10)
+        ids = (params.float() - torch.log(-torch.log(u))).argmax(1)  # Gumbel-max sampling
+        return mulaw_decode(ids, self.classes)
+
+    @torch.no_grad()
+    def generate(self, mel: torch.Tensor, generator: torch.Generator | None = None,
+                 naive: bool = False) -> torch.Tensor:
+        """Audio drawn sample by sample. Incremental by default (:class:`StackState`: one
+        step per layer per sample, batched over utterances); ``naive`` recomputes the whole
+        network over everything generated so far at each step (the reference it is timed
+        against).
+
+        Shape: mel (B, n_mels, F) -> (B, F * hop_length).
+        """
+        cond = self.upsample(mel)
+        batch, total = mel.shape[0], cond.shape[-1]
+        out = cond.new_zeros(batch, total)
+        state = None if naive else self.stack.state(batch, cond)
+        prev = cond.new_zeros(batch, 1)
+        for t in range(total):
+            if naive:
+                params = self.stack(self._input(out[:, :t + 1]), cond[..., :t + 1])[..., -1:]
+            else:
+                params = state.step(prev).unsqueeze(-1)
+            x = self.sample(params, generator)[:, 0]
+            out[:, t] = x
+            prev = self._input(x.unsqueeze(1))[:, 0]
+        return out
+
+
+def wavenet_small(**kwargs) -> WaveNet:
+    """The size that trains on two CPU cores: 20 layers in 2 cycles of 1 to 512 (receptive
+    field 2,047 samples, 93 ms), 32 residual channels."""
+    args = {"layers": 20, "stacks": 2, "residual_channels": 32, "gate_channels": 64,
+            "skip_channels": 64, **kwargs}
+    return WaveNet(**args)
+
+
+def wavenet_paper(**kwargs) -> WaveNet:
+    """Parallel WaveNet's teacher: 30 layers in 3 cycles of 1 to 512, 512 skip channels."""
+    args = {"layers": 30, "stacks": 3, "residual_channels": 64, "gate_channels": 128,
+            "skip_channels": 512, "kernel_size": 3, **kwargs}
+    return WaveNet(**args)
