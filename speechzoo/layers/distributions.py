@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -47,15 +48,27 @@ def mol_log_prob(params: torch.Tensor, x: torch.Tensor, bits: int = 16,
     return torch.logsumexp(log_p + F.log_softmax(logits, 1), 1)
 
 
-def mol_sample(params: torch.Tensor, log_scale_min: float = -9.0,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-    """One sample per time step, clipped to [-1, 1]. Shape: (B, 3 K, T) -> (B, T)."""
-    logits, means, log_scales = _split(params, log_scale_min)
-    u = torch.rand(logits.shape, generator=generator, device=logits.device)
-    pick = (logits - torch.log(-torch.log(u.clamp(1e-10, 1 - 1e-10)))).argmax(1, keepdim=True)
-    mean = means.gather(1, pick).squeeze(1)
-    scale = log_scales.gather(1, pick).squeeze(1).exp()
-    return (mean + scale * logistic_noise(mean.shape, generator, mean.device)).clamp(-1, 1)
+def mol_sample(params: np.ndarray, u: np.ndarray, log_scale_min: float = -9.0) -> np.ndarray:
+    """One sample per row, clipped to [-1, 1], from uniforms drawn beforehand: a component
+    by Gumbel-max over the logits, then inverse-CDF sampling of its logistic. NumPy, for the
+    sample-by-sample loop of generation (a torch call per tiny step costs more than the
+    arithmetic).
+
+    Shape: params (B, 3 K), u (B, K + 1) uniforms in (0, 1) -> (B,).
+    """
+    k = params.shape[1] // 3
+    rows = np.arange(params.shape[0])
+    pick = (params[:, :k] - np.log(-np.log(u[:, :k]))).argmax(1)
+    mean = params[rows, k + pick]
+    log_scale = np.maximum(params[rows, 2 * k + pick], log_scale_min)
+    v = u[:, k]
+    return np.clip(mean + np.exp(log_scale) * (np.log(v) - np.log1p(-v)), -1.0, 1.0)
+
+
+def categorical_sample(logits: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Class ids by Gumbel-max from uniforms drawn beforehand (NumPy, as :func:`mol_sample`).
+    Shape: logits (B, C), u (B, C) -> (B,)."""
+    return (logits - np.log(-np.log(u))).argmax(1)
 
 
 def logistic_noise(shape, generator: torch.Generator | None = None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -124,48 +125,72 @@ class WaveNetStack(nn.Module):
         return StackState(self, batch, cond)
 
 
+def _numpy(x: torch.Tensor) -> np.ndarray:
+    return x.detach().float().cpu().numpy()
+
+
 class StackState:
-    """Sample-by-sample evaluation of a :class:`WaveNetStack` (no autograd): ``step(x_prev)``
-    returns the outputs at the next time step given the previous input sample, what the
-    parallel forward pass gives there. Each layer keeps a ring buffer of its last
-    ``receptive_field`` inputs; the weights are laid out once as matrices, so a step is a
-    few ``addmm`` per layer (the CPU fast path: no convolution calls, no allocation of
-    history)."""
+    """Sample-by-sample evaluation of a :class:`WaveNetStack`: ``step(x_prev)`` returns the
+    outputs at the next time step given the previous input sample, what the parallel forward
+    pass gives there. Each layer keeps a ring buffer of its last ``receptive_field`` inputs,
+    so a step is one product per tap and one for the residual and skip outputs per layer.
+
+    This is the CPU fast path: it runs in NumPy on the CPU whatever device the stack is on, as
+    a step is a few products of a few dozen channels, where a torch call's dispatch (or a GPU
+    kernel launch) costs more than the arithmetic; the conditioning of every layer is
+    computed up front in one parallel product.
+
+    Shape: cond (B, cond_channels, T); step: x_prev (B, in_channels) -> (B, out_channels),
+    NumPy float32 arrays.
+    """
 
     def __init__(self, stack: WaveNetStack, batch: int, cond: torch.Tensor) -> None:
-        self.t, self.blocks = 0, list(stack.blocks)
-        c = stack.condition(cond)  # all conditioning in parallel: it is known up front
-        layers = c.permute(2, 0, 1).chunk(len(self.blocks), 2)
-        # per layer (T, B, G), the convolution bias folded in
-        self.cond = [x + b.conv.bias for x, b in zip(layers, self.blocks, strict=True)]
-        ch = stack.input.out_channels
-        self.queues = [c.new_zeros(max(1, b.receptive_field), batch, ch) for b in self.blocks]
-        # conv weight (G, C, K) -> (K * C, G), taps oldest first as step() stacks them
-        self.conv = [b.conv.weight.permute(2, 1, 0).reshape(-1, b.conv.out_channels)
-                     for b in self.blocks]
-        self.out = [(b.out.bias, b.out.weight[:, :, 0].T) for b in self.blocks]
-        self.input = (stack.input.bias, stack.input.weight[:, :, 0].T)
-        self.head = [(m.bias, m.weight[:, :, 0].T) for m in stack.head
+        self.t, blocks = 0, list(stack.blocks)
+        self.dilations = [b.dilation for b in blocks]
+        self.spans = [b.receptive_field for b in blocks]
+        self.channels = [b.channels for b in blocks]
+        # sigmoid(g) = (1 + tanh(g / 2)) / 2: the gate half of every pre-activation is halved
+        # in its weights, so one tanh serves filter and gate, and the remaining 1/2 goes into
+        # the output weights
+        g = blocks[0].conv.out_channels // 2
+        gate = torch.cat([torch.ones(g), torch.full((g,), 0.5)])
+        with torch.no_grad():
+            c = stack.condition(cond).permute(2, 0, 1).chunk(len(blocks), 2)
+            # per layer (T, B, G), the convolution bias folded in
+            self.cond = [_numpy((x + b.conv.bias) * gate) for x, b in zip(c, blocks, strict=True)]
+        # conv weight (G, C, K) -> one (C, G) matrix per tap, oldest first
+        self.taps = [[_numpy(w.T * gate) for w in b.conv.weight.unbind(2)] for b in blocks]
+        self.res = [(_numpy(b.out.bias[:b.channels]), _numpy(b.out.weight[:b.channels, :, 0].T / 2))
+                    for b in blocks]
+        # the skip outputs of all layers in one product at the end of the step
+        self.skip_bias = _numpy(sum(b.out.bias[b.channels:] for b in blocks))
+        self.skip = _numpy(torch.cat([b.out.weight[b.channels:, :, 0].T / 2 for b in blocks]))
+        self.input = (_numpy(stack.input.bias), _numpy(stack.input.weight[:, :, 0].T))
+        self.head = [(_numpy(m.bias), _numpy(m.weight[:, :, 0].T)) for m in stack.head
                      if isinstance(m, nn.Conv1d)]
+        self.queues = [np.zeros((max(1, n), batch, ch), np.float32)
+                       for n, ch in zip(self.spans, self.channels, strict=True)]
+        self.gates = np.zeros((batch, len(blocks), g), np.float32)
 
-    @torch.no_grad()
-    def step(self, x_prev: torch.Tensor) -> torch.Tensor:
+    def step(self, x_prev: np.ndarray) -> np.ndarray:
         """Shape: x_prev (B, in_channels), zeros at t = 0 -> outputs (B, out_channels)."""
-        t, half = self.t, math.sqrt(0.5)
-        h = torch.addmm(self.input[0], x_prev, self.input[1])
-        skips = 0
-        for i, block in enumerate(self.blocks):
-            queue, d, n = self.queues[i], block.dilation, block.receptive_field
+        t, half = self.t, np.float32(math.sqrt(0.5))
+        h = x_prev @ self.input[1] + self.input[0]
+        for i, taps in enumerate(self.taps):
+            queue, d, n = self.queues[i], self.dilations[i], self.spans[i]
             slot = t % max(1, n)
-            taps = [queue[(slot + j * d) % n] for j in range(block.kernel_size - 1)] + [h]
-            z = gated(torch.addmm(self.cond[i][t], torch.cat(taps, 1), self.conv[i]), 1)
-            o = torch.addmm(self.out[i][0], z, self.out[i][1])
+            a = h @ taps[-1] + self.cond[i][t]
+            for j, w in enumerate(taps[:-1]):
+                a += queue[(slot + j * d) % n] @ w
+            a = np.tanh(a)
+            z = self.gates[:, i]
+            np.multiply(a[:, :z.shape[1]], 1 + a[:, z.shape[1]:], out=z)
             if n:
                 queue[slot] = h
-            h = (h + o[:, :block.channels]) * half
-            skips = skips + o[:, block.channels:]
+            h = (h + z @ self.res[i][1] + self.res[i][0]) * half
+        skips = self.gates.reshape(len(h), -1) @ self.skip + self.skip_bias
         for bias, weight in self.head:
-            skips = torch.addmm(bias, torch.relu(skips), weight)
+            skips = np.maximum(skips, 0) @ weight + bias
         self.t += 1
         return skips
 

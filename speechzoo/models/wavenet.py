@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from speechzoo.layers.distributions import (
+    categorical_sample,
     mol_log_prob,
     mol_sample,
     mulaw_decode,
@@ -58,10 +60,11 @@ class WaveNet(nn.Module):
                              f"{self.upsample.hop}, not hop_length {hop_length}")
         self.n_mels, self.sample_rate, self.hop_length = n_mels, sample_rate, hop_length
         self.output, self.bits, self.classes = output, bits, classes
-        self.log_scale_min = log_scale_min
+        self.log_scale_min, self.mixtures = log_scale_min, mixtures
         out = 3 * mixtures if output == "mol" else classes
         self.stack = WaveNetStack(1, out, cond_channels, layers, stacks, residual_channels,
                                   gate_channels, skip_channels, kernel_size)
+        self._levels = mulaw_decode(torch.arange(classes), classes).float().numpy()
 
     @property
     def receptive_field(self) -> int:
@@ -86,40 +89,45 @@ class WaveNet(nn.Module):
         target = mulaw_encode(audio, self.classes)
         return -F.cross_entropy(params, target, reduction="none")
 
-    def sample(self, params: torch.Tensor,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """One sample per step from output parameters. Shape: (B, P, T) -> (B, T)."""
+    def sample(self, params: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """One sample per row from output parameters and uniforms drawn beforehand (see
+        :meth:`uniforms`). Shape: params (B, P), u (B, U) -> (B,), NumPy."""
         if self.output == "mol":
-            return mol_sample(params, self.log_scale_min, generator)
-        u = torch.rand(params.shape[0], 1, params.shape[2], generator=generator,
-                       device=params.device).clamp(1e-10, 1 - 1e-10)
-        ids = (params.float() - torch.log(-torch.log(u))).argmax(1)  # Gumbel-max sampling
-        return mulaw_decode(ids, self.classes)
+            return mol_sample(params, u, self.log_scale_min)
+        return self._levels[categorical_sample(params, u)]
+
+    def uniforms(self, steps: int, batch: int,
+                 generator: torch.Generator | None = None) -> np.ndarray:
+        """The random numbers of ``steps`` samples, drawn at once. Shape: (steps, B, U)."""
+        width = self.mixtures + 1 if self.output == "mol" else self.classes
+        u = torch.rand(steps, batch, width, generator=generator)
+        return u.clamp(1e-6, 1 - 1e-6).numpy()
 
     @torch.no_grad()
     def generate(self, mel: torch.Tensor, generator: torch.Generator | None = None,
                  naive: bool = False) -> torch.Tensor:
         """Audio drawn sample by sample. Incremental by default (:class:`StackState`: one
-        step per layer per sample, batched over utterances); ``naive`` recomputes the whole
-        network over everything generated so far at each step (the reference it is timed
-        against).
+        step per layer per sample, batched over utterances, on the CPU); ``naive``
+        recomputes the whole network over everything generated so far at each step (the
+        reference it is timed against). The same generator gives the same audio both ways.
 
         Shape: mel (B, n_mels, F) -> (B, F * hop_length).
         """
         cond = self.upsample(mel)
         batch, total = mel.shape[0], cond.shape[-1]
-        out = cond.new_zeros(batch, total)
+        u = self.uniforms(total, batch, generator)
+        out = np.zeros((batch, total), np.float32)
         state = None if naive else self.stack.state(batch, cond)
-        prev = cond.new_zeros(batch, 1)
+        prev = np.zeros((batch, 1), np.float32)
         for t in range(total):
             if naive:
-                params = self.stack(self._input(out[:, :t + 1]), cond[..., :t + 1])[..., -1:]
+                past = self._input(torch.from_numpy(out[:, :t + 1]).to(cond.device))
+                params = self.stack(past, cond[..., :t + 1])[..., -1].float().cpu().numpy()
             else:
-                params = state.step(prev).unsqueeze(-1)
-            x = self.sample(params, generator)[:, 0]
-            out[:, t] = x
-            prev = self._input(x.unsqueeze(1))[:, 0]
-        return out
+                params = state.step(prev)
+            out[:, t] = self.sample(params, u[t])
+            prev = out[:, t:t + 1]  # mu-law draws are levels already: _input keeps them
+        return torch.from_numpy(out).to(mel.device)
 
 
 def wavenet_small(**kwargs) -> WaveNet:
