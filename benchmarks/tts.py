@@ -83,15 +83,21 @@ def _judge_many(judge: Judge, refs: list[str], wavs: list[np.ndarray], rate: int
     return {k: round(v, 4) for k, v in judge.robustness(refs, wavs, rate).items()}
 
 
-def _gt_griffin_lim(entries: list[dict], vocoder: GriffinLim) -> list[np.ndarray]:
+def true_mels(entries: list[dict]) -> list[torch.Tensor]:
+    """The TTS front end's log-mel (n_mels, frames) of each entry's audio, as training saw it."""
     front = Spectrogram(**TTS_MEL)
     out = []
     for e in entries:
         wav = load_audio(e["audio_filepath"], TTS_MEL["sample_rate"])[0]
         x = torch.from_numpy(np.pad(wav, TTS_PAD))[None]
-        mel, _ = front(x, torch.tensor([x.shape[1]]))
-        out.append(vocoder.vocode(mel[0]).waveform)
+        with torch.no_grad():
+            mel, _ = front(x, torch.tensor([x.shape[1]]))
+        out.append(mel[0])
     return out
+
+
+def _gt_griffin_lim(entries: list[dict], vocoder: GriffinLim) -> list[np.ndarray]:
+    return [vocoder.vocode(m).waveform for m in true_mels(entries)]
 
 
 def _synthesise(tts, entries: list[dict]) -> tuple[list[np.ndarray], float, float]:

@@ -20,7 +20,7 @@ import torch
 from torchaudio.functional import edit_distance
 
 from speechzoo.audio import as_mono
-from speechzoo.errors import DataError
+from speechzoo.errors import AudioError, DataError
 from speechzoo.features import Spectrogram
 
 
@@ -166,6 +166,26 @@ def mel_cepstral_distortion(ref_wav: np.ndarray, syn_wav: np.ndarray, sample_rat
     ref = mel_cepstrum(ref_wav, sample_rate, n_coefficients)[:, 1:]
     syn = mel_cepstrum(syn_wav, sample_rate, n_coefficients)[:, 1:]
     return cepstral_distortion(ref, syn, dtw)
+
+
+def log_spectral_distance(ref_wav: np.ndarray, syn_wav: np.ndarray, sample_rate: int) -> float:
+    """Log-spectral distance in dB between a recording and a signal aligned with it sample
+    for sample (a vocoder's output from the recording's own mels): per frame, the RMS over
+    frequency of ``10 log10`` power differences, averaged over frames (46.4 ms Hann windows
+    every 11.6 ms; powers floored at -100 dB of full scale so silence does not dominate).
+
+    Shape: ref_wav (samples,), syn_wav (samples',) -> scalar; the longer one is cut.
+    """
+    n = min(len(ref_wav), len(syn_wav))
+    win = round(sample_rate * _WINDOW_MS / 1000)
+    if n < win:
+        raise AudioError(f"log-spectral distance needs at least {win} samples, got {n}")
+    x = torch.from_numpy(np.stack([as_mono(ref_wav)[:n], as_mono(syn_wav)[:n]])).double()
+    spec = torch.stft(x, win, round(sample_rate * _HOP_MS / 1000),
+                      window=torch.hann_window(win, dtype=torch.float64), center=False,
+                      return_complex=True).abs().square() / win
+    db = 10 * torch.log10(spec.clamp_min(1e-10))
+    return float((db[0] - db[1]).square().mean(0).sqrt().mean())
 
 
 def yin_f0(wav: np.ndarray, sample_rate: int, f_min: float = 60.0, f_max: float = 500.0,

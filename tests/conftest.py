@@ -50,3 +50,42 @@ def tiny_tts_corpus(tmp_path_factory) -> Path:
         out = tmp_path_factory.mktemp("tts") / "synth-tts-en"
         return prepare_synth_tts_en(out, seed=1, markov=0, dev_size=2, test_size=2,
                                     train_size=8, workers=1)
+
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """A module's tests on one torch thread (``tests.recipe_runs.torch_threads``); use with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    from tests.recipe_runs import torch_threads
+
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="session")
+def wavenet_run(tiny_tts_corpus, tmp_path_factory) -> Path:
+    """wavenet_debug.yaml trained 30 steps on tiny_tts_corpus: the run folder (ckpt/, logs/)."""
+    from speechzoo.tasks.recipes import make_cli
+    from tests.recipe_runs import recipe_overrides, torch_threads
+
+    run_dir = tmp_path_factory.mktemp("wavenet")
+    with torch_threads(1):
+        make_cli(RECIPES / "wavenet_debug.yaml", recipe_overrides(tiny_tts_corpus, run_dir, 30))
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def parallel_wavenet_run(tiny_tts_corpus, wavenet_run, tmp_path_factory) -> Path:
+    """parallel_wavenet_debug.yaml distilled 30 steps from wavenet_run's last checkpoint."""
+    from speechzoo.tasks.recipes import make_cli
+    from tests.recipe_runs import recipe_overrides, torch_threads
+
+    run_dir = tmp_path_factory.mktemp("parallel_wavenet")
+    teacher = wavenet_run / "ckpt" / "last.ckpt"
+    with torch_threads(1):
+        make_cli(RECIPES / "parallel_wavenet_debug.yaml", recipe_overrides(
+            tiny_tts_corpus, run_dir, 30, "--model.init_args.teacher", str(teacher)))
+    return run_dir

@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from speechzoo.errors import DataError
+from speechzoo.errors import AudioError, DataError
 from speechzoo.metrics import (
     align_words,
     cepstral_distortion,
     dtw_path,
     duration_mae_ms,
     log_f0_rmse,
+    log_spectral_distance,
     mel_cepstral_distortion,
     mel_cepstrum,
     unaligned_duration_ratio,
@@ -127,3 +128,12 @@ def test_unaligned_duration_ratio():
         pytest.approx((0.1 + 0.1 + 0.1 + 0.2) / 1.8)
     assert unaligned_duration_ratio([ref, ref], [perfect, []], [1.8, 2.0]) == \
         pytest.approx(2.0 / 3.8)  # nothing recognised: the whole second utterance
+
+
+def test_log_spectral_distance():
+    wav = np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.1
+    assert log_spectral_distance(wav, wav, 22050) == 0.0
+    # half the amplitude is a quarter of the power in every bin: 10 log10(4) dB
+    assert log_spectral_distance(wav, wav / 2, 22050) == pytest.approx(6.0206, abs=1e-3)
+    with pytest.raises(AudioError, match="at least 1024 samples"):
+        log_spectral_distance(wav[:500], wav[:500], 22050)

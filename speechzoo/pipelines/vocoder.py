@@ -52,9 +52,9 @@ class GriffinLim:
     def vocode(self, mel: torch.Tensor | np.ndarray) -> Audio:
         """Shape: mel (n_mels, frames) -> Audio of about frames * hop samples."""
         mel = torch.as_tensor(mel, dtype=torch.float32, device=self.device)
-        if mel.dim() != 2 or mel.shape[0] != self.front.bins:
-            raise ConfigError(f"vocode takes a ({self.front.bins}, frames) log-mel, got "
-                              f"{tuple(mel.shape)}")
+        if mel.dim() != 2 or mel.shape[0] != self.front.bins or not mel.shape[1]:
+            raise ConfigError(f"vocode takes a ({self.front.bins}, frames) log-mel with at "
+                              f"least one frame, got {tuple(mel.shape)}")
         energy = (mel.exp() - self.front.log_floor).clamp_min(0.0)
         magnitude = (self.inverse @ energy).clamp_min(1e-8) ** (1.0 / self.power)
         # torchaudio centres frame t on sample t * hop; the TTS front end (audio padded by
@@ -107,9 +107,9 @@ class NeuralVocoder:
         """
         mel = torch.as_tensor(mel, dtype=torch.float32, device=self.device)
         n_mels = self.model.n_mels
-        if mel.dim() != 2 or mel.shape[0] != n_mels:
-            raise ConfigError(f"vocode takes a ({n_mels}, frames) log-mel, got "
-                              f"{tuple(mel.shape)}")
+        if mel.dim() != 2 or mel.shape[0] != n_mels or not mel.shape[1]:
+            raise ConfigError(f"vocode takes a ({n_mels}, frames) log-mel with at least one "
+                              f"frame, got {tuple(mel.shape)}")
         if sample_rate is not None and sample_rate != self.sample_rate:
             raise ConfigError(f"these mels are of {sample_rate} Hz audio; the vocoder makes "
                               f"{self.sample_rate} Hz from mels of that rate "

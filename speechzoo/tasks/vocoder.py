@@ -6,6 +6,7 @@ vocoders take exactly what the acoustic models predict."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import lightning as L
@@ -248,11 +249,14 @@ class DistillationTask(_VocoderTask):
     def _kl(self, audio: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor,
             mel: torch.Tensor):
         params = self.teacher(audio.clamp(-1, 1), mel)
+        # the teacher gives probabilities of 2**bits bins on [-1, 1], the student a density:
+        # dividing by the bin width makes the KL the true one (>= 0), not offset by ~10 nats
+        per_width = math.log((2 ** self.teacher.bits - 1) / 2)
 
         def teacher_log_prob(draws: torch.Tensor) -> torch.Tensor:
             s = draws.shape[0]
             lp = self.teacher.log_prob(params.repeat(s, 1, 1), draws.flatten(0, 1))
-            return lp.view(draws.shape)
+            return lp.view(draws.shape) + per_width
 
         return distillation_kl(mean, log_scale, teacher_log_prob, self.hparams.draws,
                                self._crops)

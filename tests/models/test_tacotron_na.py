@@ -11,14 +11,7 @@ from speechzoo.models.tacotron_na import NonAttentiveTacotron, nat_paper, nat_sm
 MODES = ["supervised", "semi", "unsupervised"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These models are tiny: a second thread only adds synchronisation, which costs tens of
-    times the compute when the cores are shared with other jobs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (recipe_runs.torch_threads)
 
 
 def tiny(**kw) -> NonAttentiveTacotron:

@@ -35,13 +35,7 @@ CONFIGS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """A stream runs many small ops; on a busy machine a second thread mostly waits."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (recipe_runs.torch_threads)
 
 
 def audio(samples: int, seed: int) -> torch.Tensor:

@@ -15,19 +15,11 @@ from speechzoo.models.deepspeech2 import DeepSpeech2
 from speechzoo.pipelines import export
 from speechzoo.tasks.precision import MasterWeightsPrecision
 from speechzoo.tasks.recipes import make_cli
+from tests.recipe_runs import recipe_overrides
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 PLUGIN = "speechzoo.tasks.precision.MasterWeightsPrecision"
 HALF, FLOAT = torch.float16, torch.float32
-
-
-def _overrides(corpus, run_dir, steps, *extra):
-    return ["--data.init_args.root", str(corpus), "--trainer.max_steps", str(steps),
-            "--trainer.logger.init_args.save_dir", str(run_dir),
-            "--trainer.callbacks", "lightning.pytorch.callbacks.ModelCheckpoint",
-            "--trainer.callbacks.dirpath", str(run_dir / "ckpt"),
-            "--trainer.callbacks.save_last", "true", "--trainer.enable_progress_bar", "false",
-            *extra]
 
 
 def _plugin_override(**init_args):
@@ -99,7 +91,7 @@ STEPS = 10
 @pytest.fixture(scope="module")
 def fp16_run(tiny_corpus, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("fp16")
-    cli, probe = _fit_with_probe(_overrides(tiny_corpus, run_dir, STEPS) + _plugin_override())
+    cli, probe = _fit_with_probe(recipe_overrides(tiny_corpus, run_dir, STEPS) + _plugin_override())
     return cli, run_dir, probe
 
 
@@ -130,7 +122,7 @@ def test_fp16_run_ends_close_to_an_fp32_run(fp16_run, tiny_corpus, tmp_path):
     2e-4 relative over these 10 steps, 6e-4 over the recipe's 40), and after fit both models
     hold FP32 weights (the FP16 run's are its masters), close to each other."""
     cli16, run16, _ = fp16_run
-    cli32 = make_cli(RECIPES / "ds2_debug.yaml", _overrides(tiny_corpus, tmp_path, STEPS))
+    cli32 = make_cli(RECIPES / "ds2_debug.yaml", recipe_overrides(tiny_corpus, tmp_path, STEPS))
     losses = [[float(r["train/loss"]) for r in _metrics(d) if r.get("train/loss")]
               for d in (run16, tmp_path)]
     assert len(losses[0]) == len(losses[1]) == STEPS
@@ -176,20 +168,20 @@ def test_resume_restores_masters_and_scaler_exactly(tiny_corpus, tmp_path):
         "init_scale": 2.0**18, "growth_interval": 2}}]}}))
     extra = ["--config", str(config), "--data.init_args.batch_size", "1",
              "--trainer.val_check_interval", "3"]
-    whole, probe = _fit_with_probe(_overrides(tiny_corpus, tmp_path / "whole", 6, *extra))
+    whole, probe = _fit_with_probe(recipe_overrides(tiny_corpus, tmp_path / "whole", 6, *extra))
     skipped = [s for s, _, _ in probe.steps]
     assert any(skipped) and not all(skipped)
     for was_skipped, moved, rounded in probe.steps:  # a skipped step leaves the masters be
         assert rounded and (moved == 0) == was_skipped
-    first = make_cli(RECIPES / "ds2_debug.yaml", _overrides(tiny_corpus, tmp_path / "first", 3,
-                                                            *extra))
+    first = make_cli(RECIPES / "ds2_debug.yaml", recipe_overrides(
+        tiny_corpus, tmp_path / "first", 3, *extra))
     last = tmp_path / "first" / "ckpt" / "last.ckpt"
     saved = torch.load(last, weights_only=True)
     assert saved["global_step"] == 3
     assert saved["MasterWeightsPrecision"]["scaler"]["skipped"] > 0
     for name, value in first.model.state_dict().items():  # after fit: the masters, FP32
         assert torch.equal(saved["state_dict"][name], value), name
-    second = make_cli(RECIPES / "ds2_debug.yaml", _overrides(
+    second = make_cli(RECIPES / "ds2_debug.yaml", recipe_overrides(
         tiny_corpus, tmp_path / "second", 6, *extra, "--ckpt_path", str(last)))
     assert second.trainer.global_step == 6
     assert (second.trainer.precision_plugin.scaler.state_dict()

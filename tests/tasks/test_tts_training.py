@@ -1,7 +1,6 @@
 """nat_debug.yaml: train a few steps on a tiny synth-tts-en -> the loss falls and plots are
 written -> the checkpoint exports, loads and speaks -> training resumes from it."""
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -11,36 +10,23 @@ import torch
 import speechzoo
 from speechzoo.pipelines import export
 from speechzoo.tasks.recipes import make_cli
+from tests.recipe_runs import metric_column, recipe_overrides
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
-
-
-def _overrides(corpus, run_dir, steps, *extra):
-    return ["--data.init_args.root", str(corpus), "--trainer.max_steps", str(steps),
-            "--trainer.logger.init_args.save_dir", str(run_dir),
-            "--trainer.callbacks", "lightning.pytorch.callbacks.ModelCheckpoint",
-            "--trainer.callbacks.dirpath", str(run_dir / "ckpt"),
-            "--trainer.callbacks.save_last", "true", "--trainer.enable_progress_bar", "false",
-            *extra]
 
 
 @pytest.fixture(scope="module")
 def trained(tiny_tts_corpus, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
-    make_cli(RECIPES / "nat_debug.yaml", _overrides(tiny_tts_corpus, run_dir, 30))
+    make_cli(RECIPES / "nat_debug.yaml", recipe_overrides(tiny_tts_corpus, run_dir, 30))
     return run_dir
 
 
-def _column(run_dir: Path, key: str) -> list[float]:
-    (metrics,) = run_dir.glob("logs/version_*/metrics.csv")
-    return [float(r[key]) for r in csv.DictReader(metrics.open()) if r.get(key)]
-
-
 def test_loss_falls_and_plots_are_written(trained):
-    losses = _column(trained, "train/loss")
+    losses = metric_column(trained, "train/loss")
     assert len(losses) >= 25
     assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
-    assert _column(trained, "val/duration_mae_ms")  # validated against the true durations
+    assert metric_column(trained, "val/duration_mae_ms")  # validated against the true durations
     names = {p.name for p in trained.glob("logs/version_*/plots/*.png")}
     assert {"step0000010_mel.png", "step0000010_alignment.png",
             "step0000010_durations.png"} <= names
@@ -60,8 +46,8 @@ def test_export_load_synthesize(trained, tmp_path):
 
 
 def test_training_resumes(trained, tiny_tts_corpus):
-    make_cli(RECIPES / "nat_debug.yaml", _overrides(tiny_tts_corpus, trained, 32, "--ckpt_path",
-                                                    str(trained / "ckpt" / "last.ckpt")))
+    make_cli(RECIPES / "nat_debug.yaml", recipe_overrides(
+        tiny_tts_corpus, trained, 32, "--ckpt_path", str(trained / "ckpt" / "last.ckpt")))
     ckpt = torch.load(trained / "ckpt" / "last.ckpt", weights_only=True)
     assert ckpt["global_step"] == 32 and ckpt["speechzoo"]["task"] == "tts"
 
