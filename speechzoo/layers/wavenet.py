@@ -125,6 +125,9 @@ class WaveNetStack(nn.Module):
         return StackState(self, batch, cond)
 
 
+_CHUNK = 4096  # steps of conditioning StackState computes at a time
+
+
 def _numpy(x: torch.Tensor) -> np.ndarray:
     return x.detach().float().cpu().numpy()
 
@@ -154,10 +157,10 @@ class StackState:
         # the output weights
         g = blocks[0].conv.out_channels // 2
         gate = torch.cat([torch.ones(g), torch.full((g,), 0.5)])
-        with torch.no_grad():
-            c = stack.condition(cond).permute(2, 0, 1).chunk(len(blocks), 2)
-            # per layer (T, B, G), the convolution bias folded in
-            self.cond = [_numpy((x + b.conv.bias) * gate) for x, b in zip(c, blocks, strict=True)]
+        # every layer's conditioning term, computed a chunk of steps at a time in one parallel
+        # product (all of it at once would be layers x gates floats per sample)
+        self._stack, self._upsampled, self._gate = stack, cond, gate
+        self._biases = torch.cat([b.conv.bias for b in blocks])
         # conv weight (G, C, K) -> one (C, G) matrix per tap, oldest first
         self.taps = [[_numpy(w.T * gate) for w in b.conv.weight.unbind(2)] for b in blocks]
         self.res = [(_numpy(b.out.bias[:b.channels]), _numpy(b.out.weight[:b.channels, :, 0].T / 2))
@@ -172,14 +175,23 @@ class StackState:
                        for n, ch in zip(self.spans, self.channels, strict=True)]
         self.gates = np.zeros((batch, len(blocks), g), np.float32)
 
+    @torch.no_grad()
+    def _condition(self, start: int) -> None:
+        """Per layer (chunk, B, G) conditioning of steps ``start...``, bias and gate halving in."""
+        c = self._stack.condition(self._upsampled[..., start:start + _CHUNK])
+        c = (c + self._biases[:, None]).permute(2, 0, 1).chunk(len(self.taps), 2)
+        self.cond = [_numpy(x * self._gate) for x in c]
+
     def step(self, x_prev: np.ndarray) -> np.ndarray:
         """Shape: x_prev (B, in_channels), zeros at t = 0 -> outputs (B, out_channels)."""
         t, half = self.t, np.float32(math.sqrt(0.5))
         h = x_prev @ self.input[1] + self.input[0]
+        if t % _CHUNK == 0:
+            self._condition(t)
         for i, taps in enumerate(self.taps):
             queue, d, n = self.queues[i], self.dilations[i], self.spans[i]
             slot = t % max(1, n)
-            a = h @ taps[-1] + self.cond[i][t]
+            a = h @ taps[-1] + self.cond[i][t % _CHUNK]
             for j, w in enumerate(taps[:-1]):
                 a += queue[(slot + j * d) % n] @ w
             a = np.tanh(a)

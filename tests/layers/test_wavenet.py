@@ -119,3 +119,23 @@ def test_condition_upsampler_rejects_odd_scales():
     for scales in [(3,), (2, 1)]:
         with pytest.raises(ValueError, match="even"):
             ConditionUpsampler(5, 6, scales)
+
+
+def test_incremental_steps_cross_conditioning_chunks():
+    """StackState computes the conditioning a chunk of steps at a time: past a chunk's end
+    the steps still equal the parallel pass."""
+    from speechzoo.layers.wavenet import _CHUNK
+
+    torch.manual_seed(0)
+    stack = WaveNetStack(1, 3, 2, layers=2, stacks=1, residual_channels=4, gate_channels=8,
+                         skip_channels=4).eval()
+    steps = _CHUNK + 50
+    x, cond = torch.randn(1, 1, steps), torch.randn(1, 2, steps)
+    with torch.no_grad():
+        full = stack(x, cond)[0].numpy()
+    state = stack.state(1, cond)
+    prev, out = np.zeros((1, 1), np.float32), []
+    for t in range(steps):
+        out.append(state.step(prev)[0])
+        prev = x[:, :, t].numpy()
+    np.testing.assert_allclose(np.stack(out, 1), full, atol=1e-5)
