@@ -141,7 +141,7 @@ class StackState:
     This is the CPU fast path: it runs in NumPy on the CPU whatever device the stack is on, as
     a step is a few products of a few dozen channels, where a torch call's dispatch (or a GPU
     kernel launch) costs more than the arithmetic; the conditioning of every layer is
-    computed up front in one parallel product.
+    computed in parallel, :data:`_CHUNK` steps at a time.
 
     Shape: cond (B, cond_channels, T); step: x_prev (B, in_channels) -> (B, out_channels),
     NumPy float32 arrays.
