@@ -37,12 +37,16 @@ def audio_seconds(path: str | os.PathLike, source: str) -> float:
     return round(info.frames / info.samplerate, 3)
 
 
-def load_audio(path: str | os.PathLike, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
-    """Read an audio file as mono float32.
+def load_audio(path: str | os.PathLike, sample_rate: int | None = None, offset: float = 0.0,
+               duration: float | None = None) -> tuple[np.ndarray, int]:
+    """Read an audio file (or the window ``[offset, offset + duration)`` seconds of it) as mono
+    float32.
 
     Args:
         path: any format libsndfile reads (WAV, FLAC, OGG, MP3, ...).
         sample_rate: resample to this rate; ``None`` keeps the file's rate.
+        offset, duration: the window to read (seconds; ``duration`` None: to the end); only
+            that part is decoded, and a window past the end gives what the file holds.
 
     Returns:
         ``(waveform, rate)``; waveform has shape (samples,) and values in [-1, 1].
@@ -57,7 +61,12 @@ def load_audio(path: str | os.PathLike, sample_rate: int | None = None) -> tuple
     if not path.is_file():
         raise AudioError(f"audio file {path} does not exist; check the path")
     try:
-        data, rate = sf.read(path, dtype="float32", always_2d=True)
+        with sf.SoundFile(path) as f:
+            rate = f.samplerate
+            if offset > 0:
+                f.seek(min(int(round(offset * rate)), f.frames))
+            frames = -1 if duration is None else int(round(duration * rate))
+            data = f.read(frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
         raise AudioError(f"could not decode {path} ({e}); convert it to WAV or FLAC, e.g. "
                          f"`ffmpeg -i {path.name} out.wav`") from None

@@ -25,10 +25,13 @@ _EXAMPLES = """examples:
   speechzoo evaluate --model ds2-en my-data/test.jsonl    WER and CER on your manifest
   speechzoo synthesize --model nat-en "Hello, world." -o hello.wav
   speechzoo synthesize --pace 1.5 --plot mel.png -o fast.wav < story.txt
+  speechzoo transcribe-piano piece.wav -o piece.mid --plot roll.png
   speechzoo prepare synth-en --markov 130000             a larger embedded corpus
   speechzoo prepare librispeech /data/LibriSpeech
   speechzoo export runs/ds2/checkpoints/last.ckpt my-model --recipe recipes/ds2.yaml
   speechzoo export A.ckpt B.ckpt C.ckpt my-model          the average of three checkpoints
+  speechzoo demo                                          the web demo on 127.0.0.1:7860
+  speechzoo serve --port 8000                             HTTP server with dynamic batching
 """
 
 
@@ -48,10 +51,82 @@ def _parser() -> argparse.ArgumentParser:
     _add_transcribe(sub)
     _add_evaluate(sub)
     _add_synthesize(sub)
+    _add_transcribe_piano(sub)
     _add_prepare(sub)
     _add_export(sub)
     _add_lm(sub)
+    _add_demo(sub)
+    _add_serve(sub)
     return p
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    d = sub.add_parser("demo", help="the web demo (Gradio), on this machine only by default",
+                       description="A web page to try every model: speech recognition, text "
+                       "to speech, piano transcription. Runs offline; needs `pip install "
+                       "speechzoo[demo]` and a checkout of the repository (demos/app.py).")
+    d.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    d.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: "
+                   "this machine only; 0.0.0.0 opens it to the network)")
+    d.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    app = Path(__file__).resolve().parent.parent / "demos" / "app.py"
+    if not app.is_file():
+        raise SpeechZooError(f"the demo is not installed ({app} is missing): it ships with the "
+                             "repository; run `speechzoo demo` from a checkout installed with "
+                             "`pip install -e .[demo]`")
+    spec = importlib.util.spec_from_file_location("speechzoo_demo_app", app)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.launch(host=args.host, port=args.port, device=args.device)
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("serve", help="an HTTP server for many users (LitServe, dynamic batching)",
+                       description="Serve POST /transcribe (multipart audio -> JSON text and "
+                       "word times), POST /synthesize (JSON text -> WAV) and GET /health. "
+                       "Concurrent requests are batched (Deep Speech 2's Batch Dispatch). "
+                       "Needs `pip install speechzoo[serve]`. SIGTERM stops it cleanly.")
+    s.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    s.add_argument("--host", default="127.0.0.1", choices=("127.0.0.1", "0.0.0.0", "::"),
+                   help="address to bind (default 127.0.0.1; put a proxy in front)")
+    s.add_argument("--asr", default="ds2-en", help="asr bundle for /transcribe, or none "
+                   "(default ds2-en)")
+    s.add_argument("--tts", default="nat-en", help="tts bundle for /synthesize, or none "
+                   "(default nat-en)")
+    s.add_argument("--vocoder", help="the synthesiser's vocoder (default: the bundle's choice)")
+    s.add_argument("--max-batch-size", type=int, default=16, help="most transcriptions run "
+                   "together (default 16; 1 turns batching off)")
+    s.add_argument("--batch-timeout", type=float, default=0.05, help="seconds a batch waits to "
+                   "fill (default 0.05)")
+    s.add_argument("--threads", type=int, default=1, help="torch threads per model worker "
+                   "(default 1)")
+    s.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="auto (default): cuda when available")
+    s.add_argument("--max-audio-seconds", type=float, default=60.0, help="longest upload "
+                   "(default 60)")
+    s.add_argument("--max-characters", type=int, default=1000, help="longest text (default "
+                   "1000)")
+    s.add_argument("--max-body-mb", type=float, default=50.0, help="largest request body "
+                   "(default 50 MB)")
+    s.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from speechzoo.serve import Limits, serve
+
+    none = ("", "none")
+    serve(host=args.host, port=args.port, log_level=args.log_level,
+          asr=None if args.asr.lower() in none else args.asr,
+          tts=None if args.tts.lower() in none else args.tts, vocoder=args.vocoder,
+          max_batch_size=args.max_batch_size, batch_timeout=args.batch_timeout,
+          threads=args.threads, device=args.device,
+          limits=Limits(args.max_body_mb, args.max_audio_seconds, args.max_characters))
 
 
 def _add_synthesize(sub: argparse._SubParsersAction) -> None:
@@ -84,6 +159,41 @@ def _synthesize(args: argparse.Namespace) -> None:
         # The first sentence's upsampling weights: which phoneme each frame speaks.
         save_figure(alignment_figure(alignment.weights[0], alignment.phonemes[0]), args.plot)
     print(f"{args.output}\t{audio.duration:.2f} s, {len(alignment.phonemes)} sentence(s)")
+
+
+def _add_transcribe_piano(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("transcribe-piano", help="piano audio to MIDI",
+                       description="Transcribe a piano recording (any length, any format "
+                       "libsndfile reads) to a MIDI file with Onsets and Frames.")
+    s.add_argument("audio", help="the recording (.wav, .flac, ...)")
+    s.add_argument("-o", "--output", required=True, help="the MIDI file to write (.mid)")
+    s.add_argument("--model", default="onsets-frames", help="a piano bundle name or folder "
+                   "(default onsets-frames)")
+    for head, what in (("onset", "a note starts where the onset head passes it"),
+                       ("frame", "a note sounds while the frame head passes it"),
+                       ("offset", "a note ends where the offset head passes it")):
+        s.add_argument(f"--{head}-threshold", type=float,
+                       help=f"{what}, in (0, 1) (default: the bundle's)")
+    s.add_argument("--plot", help="also write the notes over the frame probabilities (PNG)")
+    s.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
+
+
+def _transcribe_piano(args: argparse.Namespace) -> None:
+    from speechzoo.files import atomic_path
+    from speechzoo.music import notes_to_midi
+    from speechzoo.pipelines import load
+
+    piano = load(args.model, device=args.device)
+    probs = piano.probabilities(args.audio)
+    notes = piano.decode(probs, args.onset_threshold, args.frame_threshold,
+                         args.offset_threshold)
+    with atomic_path(args.output) as tmp:
+        notes_to_midi(notes).write(str(tmp))
+    if args.plot:
+        from speechzoo.plots import save_figure
+
+        save_figure(piano.plot(probs, notes), args.plot)
+    print(f"{args.output}\t{len(notes)} notes")
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -338,6 +448,8 @@ def _run(argv: list[str]) -> int:
         _evaluate(args)
     elif args.command == "synthesize":
         _synthesize(args)
+    elif args.command == "transcribe-piano":
+        _transcribe_piano(args)
     elif args.command == "prepare":
         from speechzoo.data.corpora import CORPORA, prepare
 
@@ -349,6 +461,10 @@ def _run(argv: list[str]) -> int:
         from speechzoo.pipelines import export
 
         print(export(args.checkpoint, args.out, args.recipe))
+    elif args.command == "demo":
+        _demo(args)
+    elif args.command == "serve":
+        _serve(args)
     return 0
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from speechzoo.errors import DataError
+from speechzoo.errors import ConfigError, DataError
 from speechzoo.layers.normalization import length_mask
 
 
@@ -169,3 +169,77 @@ def power_loss(audio: torch.Tensor, target: torch.Tensor, n_fft: int = 1024,
         return spec.abs().square() / window.square().sum()
 
     return (power(audio) - power(target)).square().mean()
+
+
+# Piano transcription losses (Onsets and Frames, arXiv 1710.11153 section 3; the offset and
+# velocity heads of 1810.12247 section 4). Cross-entropies are computed in float32 from the
+# logits, so they are safe under autocast.
+
+
+def _frame_loss_weights(onset: torch.Tensor, frame: torch.Tensor, c: float) -> torch.Tensor:
+    """The 2017 paper's frame weights (section 3): ``c`` on a note's onset frame, ``c / (t -
+    t_on)`` on its later frames (the frame right after the onset also ``c``), 1 elsewhere,
+    including frames of a note whose onset lies before the window.
+
+    Shape: onset, frame (B, T, K) labels -> (B, T, K).
+    """
+    t = torch.arange(onset.shape[1], device=onset.device).view(1, -1, 1)
+    minus_one = torch.full_like(t, -1)
+    # The latest onset frame, and the latest silent frame, at or before each frame: the
+    # frame belongs to the note of that onset if the onset is the later of the two.
+    last_onset = torch.where(onset > 0.5, t, minus_one).cummax(1).values
+    last_silent = torch.where(frame > 0.5, minus_one, t).cummax(1).values
+    sounding = (frame > 0.5) & (last_onset > last_silent)
+    decay = c / (t - last_onset).clamp_min(1).float()
+    return torch.where(sounding, decay, torch.ones_like(decay))
+
+
+def onsets_frames_loss(out, labels: dict[str, torch.Tensor], frames: torch.Tensor,
+                       frame_weight: float | None = None) -> dict[str, torch.Tensor]:
+    """The Onsets and Frames losses, one per head the model has.
+
+    onset, offset, frame: binary cross-entropy of the logits against the labels, averaged over
+    every valid (frame, key) of the batch. With ``frame_weight`` (the 2017 paper's c = 5,
+    section 3) the frame term is the paper's weighted frame loss: each (frame, key) weighted as
+    ``_frame_loss_weights`` says, then averaged (the MAESTRO model drops it: None).
+    velocity: the squared error of the velocity output against the labels (velocity / 127),
+    weighted by the onset labels and divided by their sum (1710.11153's velocity estimation;
+    1810.12247 section 4): only onset frames train it.
+
+    Args:
+        out: an ``OnsetsFramesOutput`` (``speechzoo.models.onsets_frames``); heads that are
+            None (no offset or velocity head) have no loss.
+        labels: ``"onset"``, ``"offset"``, ``"frame"``, ``"velocity"`` -> (B, T, K) as
+            ``speechzoo.data.piano.note_labels`` makes them.
+        frames: (B,) valid frames per clip.
+
+    Returns ``{"onset", "offset", "frame", "velocity"}`` -> scalar tensors (float32), without
+    the keys of absent heads.
+    """
+    shape = out.frame.shape
+    for key, value in labels.items():
+        if key in ("onset", "offset", "frame", "velocity") and value.shape != shape:
+            raise ValueError(f"labels[{key!r}] has shape {tuple(value.shape)} but the model's "
+                             f"outputs {tuple(shape)}: crop labels and inputs to one length")
+    valid = length_mask(frames, shape[1]).unsqueeze(-1)  # (B, T, 1)
+
+    def bce(logits: torch.Tensor, target: torch.Tensor,
+            weight: torch.Tensor | None = None) -> torch.Tensor:
+        loss = F.binary_cross_entropy_with_logits(logits.float(), target.float(),
+                                                  reduction="none")
+        return _mean_over(loss if weight is None else loss * weight, valid)
+
+    weight = None
+    if frame_weight is not None:
+        if not frame_weight > 0:
+            raise ConfigError(f"frame_weight must be positive (the 2017 paper: 5) or None, got "
+                              f"{frame_weight}")
+        weight = _frame_loss_weights(labels["onset"], labels["frame"], frame_weight)
+    losses = {"onset": bce(out.onset, labels["onset"])}
+    if out.offset is not None:
+        losses["offset"] = bce(out.offset, labels["offset"])
+    losses["frame"] = bce(out.frame, labels["frame"], weight)
+    if out.velocity is not None:
+        err = (out.velocity.float() - labels["velocity"].float()).square()
+        losses["velocity"] = _mean_over(err, labels["onset"].float() * valid)
+    return losses

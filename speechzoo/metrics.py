@@ -402,3 +402,114 @@ def unaligned_duration_ratio(references: Sequence[str],
     unaligned = sum(_unaligned_seconds(r.split(), s, d, min_gap_s)
                     for r, s, d in zip(references, segments, durations, strict=True))
     return unaligned / total
+
+
+# ---------------------------------------------------------------------------------------------
+# Piano transcription: frame, note, note-with-offset and note-with-offset-and-velocity
+# precision, recall and F1, as the Onsets and Frames papers report them (arXiv 1710.11153
+# section 4; 1810.12247 section 4), computed by mir_eval.
+# ---------------------------------------------------------------------------------------------
+
+FRAME_STEP = 0.01  # seconds between the frames of the frame metrics (mir_eval's multipitch)
+ONSET_TOLERANCE = 0.05  # seconds
+OFFSET_RATIO, OFFSET_MIN_TOLERANCE = 0.2, 0.05  # of the reference duration; seconds
+VELOCITY_TOLERANCE = 0.1  # of the reference's velocity range
+
+
+def _scores(prefix: str, precision: float, recall: float, n_ref: int,
+            n_est: int) -> dict[str, float]:
+    """Precision, recall and F1 under the empty-side rule of :func:`piano_metrics`."""
+    if n_ref == 0 or n_est == 0:
+        precision = recall = float(n_ref == n_est)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    return {f"{prefix}_precision": float(precision), f"{prefix}_recall": float(recall),
+            f"{prefix}_f1": float(f1)}
+
+
+def _active_pitches(notes, n_frames: int) -> list[np.ndarray]:
+    """The MIDI pitches sounding at each time ``i * FRAME_STEP`` (onset <= t < offset), one
+    array per frame, a pitch once however many of its notes overlap."""
+    first = np.ceil(np.round(notes.onset / FRAME_STEP, 6)).astype(np.int64)
+    stop = np.minimum(np.ceil(np.round(notes.offset / FRAME_STEP, 6)).astype(np.int64),
+                      n_frames)
+    lengths = np.maximum(stop - first, 0)
+    run_start = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    frame = np.repeat(first, lengths) + np.arange(lengths.sum()) - run_start
+    cells = np.unique(frame * 128 + np.repeat(notes.pitch, lengths))
+    bounds = np.searchsorted(cells // 128, np.arange(1, n_frames))
+    return [(c % 128).astype(np.float64) for c in np.split(cells, bounds)]
+
+
+def _frame_scores(reference, estimate) -> dict[str, float]:
+    import mir_eval
+
+    end = max([0.0, *reference.offset, *estimate.offset])
+    n_frames = int(np.ceil(np.round(end / FRAME_STEP, 6)))
+    ref = _active_pitches(reference, n_frames)
+    est = _active_pitches(estimate, n_frames)
+    n_ref = int(sum(len(r) for r in ref))
+    n_est = int(sum(len(e) for e in est))
+    # Only frames where both sides sound can hold a true positive.
+    both = [i for i in range(n_frames) if len(ref[i]) and len(est[i])]
+    hits = float(mir_eval.multipitch.compute_num_true_positives(
+        [ref[i] for i in both], [est[i] for i in both]).sum())
+    return _scores("frame", hits / max(n_est, 1), hits / max(n_ref, 1), n_ref, n_est)
+
+
+def piano_metrics(reference, estimate) -> dict[str, float]:
+    """Transcription scores of one piece, the estimated notes against the reference.
+
+    * ``frame_*``: mir_eval.multipitch's counts on a 10 ms grid (a pitch is on at time t when
+      one of its notes has onset <= t < offset), summed over the piece;
+    * ``note_*``: mir_eval.transcription, onsets within 50 ms and the pitch right, offsets
+      ignored;
+    * ``note_offset_*``: also offsets within 20% of the reference note's duration or 50 ms,
+      whichever is larger;
+    * ``note_offset_velocity_*``: mir_eval.transcription_velocity, also the velocity within
+      0.1 of the reference's range after the estimate's velocities are fitted to it.
+
+    Each gives ``_precision``, ``_recall`` and ``_f1``. An empty side scores 1 only against an
+    empty side: both empty give 1, 1, 1; one empty gives 0, 0, 0 (nothing found, or nothing
+    there to find).
+
+    Args:
+        reference, estimate: ``speechzoo.music.Notes`` in seconds.
+    """
+    import mir_eval
+
+    scores = _frame_scores(reference, estimate)
+    ref_int = np.stack([reference.onset, reference.offset], 1)
+    est_int = np.stack([estimate.onset, estimate.offset], 1)
+    ref_hz = mir_eval.util.midi_to_hz(reference.pitch.astype(np.float64))
+    est_hz = mir_eval.util.midi_to_hz(estimate.pitch.astype(np.float64))
+    n_ref, n_est = len(reference), len(estimate)
+    for prefix, ratio in (("note", None), ("note_offset", OFFSET_RATIO)):
+        p = r = 0.0
+        if n_ref and n_est:
+            p, r, _, _ = mir_eval.transcription.precision_recall_f1_overlap(
+                ref_int, ref_hz, est_int, est_hz, onset_tolerance=ONSET_TOLERANCE,
+                offset_ratio=ratio, offset_min_tolerance=OFFSET_MIN_TOLERANCE)
+        scores.update(_scores(prefix, p, r, n_ref, n_est))
+    p = r = 0.0
+    if n_ref and n_est:
+        p, r, _, _ = mir_eval.transcription_velocity.precision_recall_f1_overlap(
+            ref_int, ref_hz, reference.velocity.astype(np.float64), est_int, est_hz,
+            estimate.velocity.astype(np.float64), onset_tolerance=ONSET_TOLERANCE,
+            offset_ratio=OFFSET_RATIO, offset_min_tolerance=OFFSET_MIN_TOLERANCE,
+            velocity_tolerance=VELOCITY_TOLERANCE)
+    scores.update(_scores("note_offset_velocity", p, r, n_ref, n_est))
+    return scores
+
+
+def mean_metrics(per_piece: Sequence[dict[str, float]]) -> dict[str, float]:
+    """The mean of each score over pieces (the papers average per-piece scores).
+
+    Raises:
+        DataError: no pieces, or pieces with different scores.
+    """
+    if not per_piece:
+        raise DataError("no pieces to average transcription scores over")
+    keys = list(per_piece[0])
+    if any(set(p) != set(keys) for p in per_piece):
+        raise DataError("the pieces' transcription scores differ in their keys")
+    return {k: float(np.mean([p[k] for p in per_piece])) for k in keys}

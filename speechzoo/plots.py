@@ -143,20 +143,22 @@ def durations_figure(pred: Any, true: Any | None = None,
 
 
 def piano_roll_figure(pred: Any, target: Any | None = None,
-                      lowest_pitch: int = LOWEST_PIANO_PITCH) -> Figure:
+                      lowest_pitch: int = LOWEST_PIANO_PITCH,
+                      titles: tuple[str, str] = ("target", "prediction")) -> Figure:
     """Piano rolls: the target (if given) over the prediction.
 
     Args:
         pred: (P, T) pitches x frames, bool or probabilities in [0, 1].
         target: (P, T) reference roll, or None.
         lowest_pitch: the MIDI pitch of row 0 (21, A0, for 88 keys).
+        titles: the target's and the prediction's titles.
 
     Returns:
         A figure with one axes, or two (target, prediction) when ``target`` is given.
     """
-    rolls = [("prediction", _array(pred, 2, "pred"))]
+    rolls = [(titles[1], _array(pred, 2, "pred"))]
     if target is not None:
-        rolls.insert(0, ("target", _array(target, 2, "target")))
+        rolls.insert(0, (titles[0], _array(target, 2, "target")))
         if rolls[0][1].shape != rolls[1][1].shape:
             raise DataError(f"target {rolls[0][1].shape} and pred {rolls[1][1].shape} differ "
                             "in shape; give both as (pitches, frames)")

@@ -89,3 +89,35 @@ def parallel_wavenet_run(tiny_tts_corpus, wavenet_run, tmp_path_factory) -> Path
         make_cli(RECIPES / "parallel_wavenet_debug.yaml", recipe_overrides(
             tiny_tts_corpus, run_dir, 30, "--model.init_args.teacher", str(teacher)))
     return run_dir
+
+
+# Chorale-sized scores of the music21 corpus: they parse in milliseconds.
+SMALL_WORKS = ["bach/bwv1.6.mxl", "bach/bwv10.7.mxl", "bach/bwv101.7.mxl", "bach/bwv102.7.mxl",
+               "bach/bwv103.6.mxl", "bach/bwv104.6.mxl", "bach/bwv108.6.mxl",
+               "palestrina/Agnus_01.krn", "mozart/k80/movement1.mxl"]
+
+
+@pytest.fixture(scope="session")
+def tiny_piano_corpus(tmp_path_factory) -> Path:
+    """A synth-piano of 3 training works + 1 exercise, 2 dev and 2 test works, 4 s each."""
+    from speechzoo.data.corpora import synth_piano
+
+    out = tmp_path_factory.mktemp("piano") / "synth-piano"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(synth_piano, "music21_works", lambda: SMALL_WORKS)
+        return synth_piano.prepare_synth_piano(out, seed=1, pieces=3, generated=1, dev_pieces=2,
+                                               test_pieces=2, max_seconds=4.0,
+                                               clip_seconds=(2.0, 3.0), workers=2)
+
+
+@pytest.fixture(scope="session")
+def piano_run(tiny_piano_corpus, tmp_path_factory) -> Path:
+    """onsets_frames_debug.yaml trained 12 steps on tiny_piano_corpus: the run folder."""
+    from speechzoo.tasks.recipes import make_cli
+    from tests.recipe_runs import recipe_overrides, torch_threads
+
+    run_dir = tmp_path_factory.mktemp("onsets_frames")
+    with torch_threads(1):
+        make_cli(RECIPES / "onsets_frames_debug.yaml",
+                 recipe_overrides(tiny_piano_corpus, run_dir, 12))
+    return run_dir

@@ -24,7 +24,8 @@ from speechzoo.errors import CheckpointError, ConfigError
 # ``sparse=True`` too, if it takes it); imported only when a bundle of that task loads.
 PIPELINES = {"asr": "speechzoo.pipelines.asr:SpeechRecognizer",
              "tts": "speechzoo.pipelines.tts:Synthesizer",
-             "vocoder": "speechzoo.pipelines.vocoder:NeuralVocoder"}
+             "vocoder": "speechzoo.pipelines.vocoder:NeuralVocoder",
+             "piano": "speechzoo.pipelines.piano:PianoTranscriber"}
 
 
 def available_models() -> dict[str, str]:
@@ -47,7 +48,7 @@ def load(name_or_path: str | os.PathLike = "ds2-en", device: str | torch.device 
          sparse: bool = False, vocoder: str | None = None) -> Any:
     """A bundle name from :func:`available_models`, a bundle folder, or a checkpoint file ->
     the object its task calls for (``SpeechRecognizer`` for ``asr``, ``Synthesizer`` for
-    ``tts``, ``NeuralVocoder`` for ``vocoder``).
+    ``tts``, ``NeuralVocoder`` for ``vocoder``, ``PianoTranscriber`` for ``piano``).
 
     Args:
         name_or_path: what to load.

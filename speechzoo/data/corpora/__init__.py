@@ -66,6 +66,13 @@ CORPORA: dict[str, Corpus] = {c.name: c for c in (
            "speechzoo.data.corpora.synth_tts_en:prepare",
            options=(Option("markov", int, 1200, "generated (Wikipedia-Markov) training "
                            "sentences added to the ~1,800 real ones (default: 1200)"),)),
+    Corpus("synth-piano", "Piano music (music21 scores played expressively, plus generated "
+           "exercises) rendered by FluidSynth SoundFonts, with a held-out TiMidity++ piano "
+           "(generated, ~15 min; needs apt fluidsynth timidity freepats csound-soundfont)",
+           "speechzoo.data.corpora.synth_piano:prepare",
+           options=(Option("pieces", int, 300, "music21 works in training, each up to 75 s "
+                           "(default: 300; the training hours are in corpus.json)"),
+                    Option("workers", int, 2, "processes that parse and render (default: 2)"))),
     Corpus("ljspeech", "LJ Speech 1.1 (keithito.com/LJ-Speech-Dataset), one speaker, 22,050 Hz, "
            "from a local copy", "speechzoo.data.corpora.ljspeech:prepare",
            source="your LJSpeech-1.1 folder (metadata.csv and wavs/) or the folder holding it"),
@@ -75,6 +82,17 @@ CORPORA: dict[str, Corpus] = {c.name: c for c in (
     Corpus("librispeech", "LibriSpeech (openslr.org/12) from a local copy",
            "speechzoo.data.corpora.librispeech:prepare",
            source="the folder holding your LibriSpeech copy"),
+    Corpus("maestro", "MAESTRO piano performances (magenta.tensorflow.org/datasets/maestro) "
+           "from a local copy", "speechzoo.data.corpora.maestro:prepare",
+           source="your maestro-v3.0.0 folder (the .json/.csv and the year folders)",
+           options=(Option("segment_seconds", float, 20.0, "longest train/dev window in "
+                           "seconds; test pieces stay whole (default: 20; 0: whole pieces)"),)),
+    Corpus("maps", "MAPS pianos (Emiya et al. 2010) from a local copy, in Onsets and Frames' "
+           "split: train on the synthesised pianos, test on the Disklavier pieces",
+           "speechzoo.data.corpora.maps:prepare",
+           source="the folder holding your MAPS piano folders (AkPnBcht/, ..., ENSTDkCl/)",
+           options=(Option("segment_seconds", float, 20.0, "longest train/dev window in "
+                           "seconds; test pieces stay whole (default: 20; 0: whole pieces)"),)),
 )}
 
 
