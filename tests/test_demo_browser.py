@@ -160,11 +160,32 @@ def test_bad_input_gets_a_message_in_the_page(browser):
     assert "Traceback" not in browser.find_element(By.TAG_NAME, "body").text
 
 
-def test_piano_tab(browser, artifacts):
+def test_piano_tab(browser, demo_url, artifacts, tiny_piano_corpus):
+    import pretty_midi
+
+    from speechzoo.data.manifest import read_manifest
+
     if "piano" not in speechzoo.available_models().values():
-        pytest.skip("no piano bundle is installed yet (onsets-frames): the demo hides its tab")
-    raise AssertionError("a piano bundle exists: write this step (upload a rendering, get a "
-                         "MIDI) and enable it")
+        pytest.skip("no piano bundle is installed (onsets-frames): the demo hides its tab")
+    piece = Path(read_manifest(tiny_piano_corpus / "test.jsonl")[0]["audio_filepath"])
+    expected = speechzoo.load("onsets-frames", device="cpu").transcribe(str(piece))
+    _tab(browser, "Piano transcription")
+    field = browser.find_element(By.CSS_SELECTOR, "#piano-audio input[type='file']")
+    field.send_keys(str(piece))
+    WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR,
+                                                               "#piano-audio audio"))
+    browser.find_element(By.ID, "piano-run").click()
+    link = WebDriverWait(browser, WAIT).until(lambda d: [
+        a for a in d.find_elements(By.CSS_SELECTOR, "#piano-midi a")
+        if (a.get_attribute("href") or "").startswith(demo_url)])
+    with urllib.request.urlopen(link[0].get_attribute("href"), timeout=30) as r:
+        midi = pretty_midi.PrettyMIDI(io.BytesIO(r.read()))
+    notes = [(n.pitch, round(n.start, 2)) for i in midi.instruments for n in i.notes]
+    assert notes == [(n.pitch, round(n.start, 2)) for i in expected.instruments
+                     for n in i.notes]
+    WebDriverWait(browser, WAIT).until(lambda d: d.find_elements(By.CSS_SELECTOR,
+                                                                 "#piano-roll img"))
+    browser.save_screenshot(str(artifacts / "demo-piano.png"))
 
 
 def test_nothing_is_fetched_from_the_network(browser, demo_url):
