@@ -107,7 +107,7 @@ def tiny_piano_corpus(tmp_path_factory) -> Path:
         mp.setattr(synth_piano, "music21_works", lambda: SMALL_WORKS)
         return synth_piano.prepare_synth_piano(out, seed=1, pieces=3, generated=1, dev_pieces=2,
                                                test_pieces=2, max_seconds=4.0,
-                                               clip_seconds=(2.0, 3.0), workers=2)
+                                               clip_seconds=(2.0, 3.0), workers=1)
 
 
 @pytest.fixture(scope="session")

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 import random
 import re
@@ -508,7 +509,9 @@ def prepare_synth_piano(out: str | os.PathLike, seed: int = 0, pieces: int = PIE
                  for i in range(generated)]
         rows: dict[str, list[dict]] = {split: [] for split in SPLITS}
         skipped = []
-        with ProcessPoolExecutor(max(1, workers)) as pool, \
+        # Spawned, not forked: a fork of a process whose torch threads have run (a training
+        # run, a test session) can deadlock in the resampler.
+        with ProcessPoolExecutor(max(1, workers), multiprocessing.get_context("spawn")) as pool, \
                 tqdm(total=len(jobs), desc="synth-piano", unit="piece") as bar:
             for result in pool.map(make_piece, jobs):
                 for split, entry in result.get("entries", []):
