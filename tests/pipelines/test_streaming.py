@@ -102,7 +102,7 @@ def test_stream_equals_offline(name, schedule):
     ref, text = offline(rec, WAV)
     assert len(text) > 5  # the random model says something
     s, final = stream(rec, WAV, SCHEDULES[schedule])
-    torch.testing.assert_close(s.log_probs, ref, atol=1e-4, rtol=0)
+    torch.testing.assert_close(s.log_probs, ref, atol=1e-4, rtol=1e-4)
     assert final == text == s.text
     assert s.ids.tolist() == ref.argmax(-1).tolist()
 
@@ -116,7 +116,7 @@ def test_short_inputs(name, samples):
     ref, text = offline(rec, wav)
     for sizes in ([1], [7, 300], [samples]):
         s, final = stream(rec, wav, sizes)
-        torch.testing.assert_close(s.log_probs, ref, atol=1e-4, rtol=0)
+        torch.testing.assert_close(s.log_probs, ref, atol=1e-4, rtol=1e-4)
         assert final == text
 
 
