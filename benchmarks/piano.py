@@ -15,6 +15,7 @@ basic-pitch: ``pip install --no-deps basic-pitch`` plus ``onnxruntime librosa re
 ONNX model, no TensorFlow).
 
   python benchmarks/piano.py --write
+  python benchmarks/piano.py --tune --write --apply pretrained/onsets-frames  # thresholds: dev
   python benchmarks/piano.py --model runs/onsets-frames/checkpoints/last.ckpt --limit 4
 """
 
@@ -32,12 +33,14 @@ from asr import machine, n_params, save_results  # benchmarks/asr.py, beside thi
 
 import speechzoo
 from speechzoo.audio import audio_seconds
+from speechzoo.checkpoints import read_bundle, write_bundle
 from speechzoo.data.corpora import data_root
 from speechzoo.data.manifest import read_manifest
 from speechzoo.metrics import mean_metrics, piano_metrics
 from speechzoo.music import Notes, notes_from_midi
 
 RESULTS = Path(__file__).parent / "results" / "piano.json"
+TUNING = Path(__file__).parent / "results" / "piano_thresholds.json"
 SPLITS = ("test", "test-unseen")
 
 
@@ -94,6 +97,47 @@ def evaluate(system, entries: list[dict]) -> dict:
             "rtf": round(compute / audio, 4)}
 
 
+def dev_pieces(corpus: Path) -> list[dict]:
+    """The dev split's windows joined back into whole pieces (one entry per audio file)."""
+    pieces: dict[str, dict] = {}
+    for e in read_manifest(corpus / "dev.jsonl", ("audio_filepath", "duration", "midi_filepath")):
+        piece = pieces.setdefault(e["audio_filepath"], {**e, "offset": 0.0, "duration": 0.0})
+        piece["duration"] = max(piece["duration"], float(e.get("offset", 0)) + e["duration"])
+    return list(pieces.values())
+
+
+def tune_thresholds(ours: Speechzoo, corpus: Path) -> dict:
+    """Note F1 and note-with-offset F1 on the dev pieces for a grid of onset and frame
+    thresholds (the network runs once per piece); the best pair by note F1 is the one to set
+    as the recipe's ``onset_threshold``/``frame_threshold``. Dev only: the test renderings
+    never choose a setting."""
+    pieces = dev_pieces(corpus)
+    probs = [ours.piano.probabilities(p["audio_filepath"]) for p in pieces]
+    refs = [reference(p) for p in pieces]
+    grid = []
+    for onset in (0.1, 0.2, 0.3, 0.4, 0.5):
+        for frame in (0.2, 0.3, 0.4, 0.5):
+            scores = mean_metrics([piano_metrics(r, ours.piano.decode(pr, onset, frame))
+                                   for r, pr in zip(refs, probs, strict=True)])
+            grid.append({"onset": onset, "frame": frame,
+                         **{k: round(scores[k], 4) for k in ("note_f1", "note_offset_f1",
+                                                               "frame_f1")}})
+            print(grid[-1], flush=True)
+    best = max(grid, key=lambda g: (g["note_f1"], g["note_offset_f1"]))
+    return {"dev_pieces": len(pieces), "grid": grid, "best": best}
+
+
+def apply_thresholds(folder: str, best: dict) -> None:
+    """Make the tuned onset and frame thresholds the bundle's defaults."""
+    bundle = read_bundle(folder)
+    bundle.frontend["thresholds"] = {**bundle.frontend.get("thresholds", {}),
+                                     "onset": best["onset"], "frame": best["frame"]}
+    bundle.meta["thresholds"] = {"tuned_on": "synth-piano dev pieces",
+                                 "by": "benchmarks/piano.py --tune", **best}
+    write_bundle(bundle, folder)
+    print(f"{folder}: onset threshold {best['onset']}, frame threshold {best['frame']}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="onsets-frames", help="bundle or checkpoint")
@@ -103,9 +147,22 @@ def main() -> None:
     p.add_argument("--no-peer", action="store_true", help="skip basic-pitch")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--write", action="store_true", help=f"write {RESULTS}")
+    p.add_argument("--apply", metavar="BUNDLE",
+                   help="with --tune: write the best thresholds into this bundle folder")
+    p.add_argument("--tune", action="store_true",
+                   help=f"instead: sweep the note thresholds on the dev pieces ({TUNING})")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     ours = Speechzoo(args.model)
+    if args.tune:
+        res = {"date": datetime.date.today().isoformat(), "model": args.model,
+               **tune_thresholds(ours, Path(args.corpus))}
+        print("best:", res["best"])
+        if args.write:
+            save_results(res, TUNING)
+        if args.apply:
+            apply_thresholds(args.apply, res["best"])
+        return
     systems = [ours] + ([] if args.no_peer else [BasicPitch()])
     res = {"date": datetime.date.today().isoformat(), "machine": machine(),
            "threads": args.threads, "model": args.model,

@@ -47,6 +47,16 @@ def ctc_loss(log_probs: torch.Tensor, lengths: torch.Tensor, labels: torch.Tenso
                       blank=blank, reduction="mean", zero_infinity=False)
 
 
+def sequence_cross_entropy(logits: torch.Tensor, targets: torch.Tensor,
+                           pad: int = 0) -> torch.Tensor:
+    """Teacher-forced cross-entropy per predicted symbol, padding (``pad``) left out; float32,
+    so safe under autocast (the G2P decoder's loss).
+
+    Shape: logits (B, U, V), targets (B, U) -> ().
+    """
+    return F.cross_entropy(logits.float().transpose(1, 2), targets, ignore_index=pad)
+
+
 # Text-to-speech losses (Non-Attentive Tacotron, arXiv 2010.04301). Each computes in float32,
 # so it is safe under autocast: squared errors of log-mels and durations overflow fp16.
 

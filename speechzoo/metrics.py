@@ -44,6 +44,31 @@ def cer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
                  [" ".join(h.split()) for h in hypotheses])
 
 
+def pronunciation_error_rates(references: Sequence[Sequence[Sequence[str]]],
+                              hypotheses: Sequence[Sequence[str]]) -> tuple[float, float]:
+    """Phoneme and word error rates of a G2P model: (PER, WER).
+
+    A word may have several correct pronunciations (``references[i]``, each a list of
+    symbols); it is scored against the one closest to its hypothesis (fewest edits, the first
+    such one on a tie), as Yao and Zweig (2015) and the CMUdict G2P literature score. PER:
+    edits over the chosen references' symbols, summed over words; WER: the share of words
+    whose hypothesis matches none of their pronunciations.
+    """
+    if len(references) != len(hypotheses):
+        raise ValueError(f"{len(references)} words' references but {len(hypotheses)} "
+                         "hypotheses")
+    if not references:
+        raise DataError("no words to score")
+    edits = symbols = wrong = 0
+    for refs, hyp in zip(references, hypotheses, strict=True):
+        if not refs:
+            raise DataError("a word has no reference pronunciation")
+        dist, ref = min(((edit_distance(list(r), list(hyp)), r) for r in refs),
+                        key=lambda pair: pair[0])
+        edits, symbols, wrong = edits + dist, symbols + len(ref), wrong + (dist > 0)
+    return edits / max(symbols, 1), wrong / len(references)
+
+
 # ---------------------------------------------------------------------------------------------
 # Text-to-speech metrics: spectral and pitch distance to a reference recording (MCD-DTW,
 # log-F0 RMSE), duration error, and the ASR-based robustness rates of Non-Attentive Tacotron.

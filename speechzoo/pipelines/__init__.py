@@ -25,7 +25,8 @@ from speechzoo.errors import CheckpointError, ConfigError
 PIPELINES = {"asr": "speechzoo.pipelines.asr:SpeechRecognizer",
              "tts": "speechzoo.pipelines.tts:Synthesizer",
              "vocoder": "speechzoo.pipelines.vocoder:NeuralVocoder",
-             "piano": "speechzoo.pipelines.piano:PianoTranscriber"}
+             "piano": "speechzoo.pipelines.piano:PianoTranscriber",
+             "g2p": "speechzoo.pipelines.g2p:Phonemizer"}
 
 
 def available_models() -> dict[str, str]:
@@ -48,7 +49,8 @@ def load(name_or_path: str | os.PathLike = "ds2-en", device: str | torch.device 
          sparse: bool = False, vocoder: str | None = None) -> Any:
     """A bundle name from :func:`available_models`, a bundle folder, or a checkpoint file ->
     the object its task calls for (``SpeechRecognizer`` for ``asr``, ``Synthesizer`` for
-    ``tts``, ``NeuralVocoder`` for ``vocoder``, ``PianoTranscriber`` for ``piano``).
+    ``tts``, ``NeuralVocoder`` for ``vocoder``, ``PianoTranscriber`` for ``piano``,
+    ``Phonemizer`` for ``g2p``).
 
     Args:
         name_or_path: what to load.

