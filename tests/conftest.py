@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,16 @@ import torch
 @pytest.fixture(scope="session", autouse=True)
 def _threads():
     torch.set_num_threads(2)
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_restored():
+    """Each test starts with the Ctrl-C handler it found: Lightning, after it handles an
+    interrupt, leaves SIGINT ignored (it ignores repeats while it shuts down and never
+    restores the handler), and a later test's Ctrl-C would then do nothing."""
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, before)
 
 
 @pytest.fixture(scope="session")
