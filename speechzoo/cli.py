@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_synthesize(sub)
     _add_transcribe_piano(sub)
+    _add_phonemize(sub)
     _add_prepare(sub)
     _add_export(sub)
     _add_lm(sub)
@@ -194,6 +195,29 @@ def _transcribe_piano(args: argparse.Namespace) -> None:
 
         save_figure(piano.plot(probs, notes), args.plot)
     print(f"{args.output}\t{len(notes)} notes")
+
+
+def _add_phonemize(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("phonemize", help="words to pronunciations (Deep Voice's G2P model)",
+                       description="Print each word's pronunciation in CMUdict's ARPAbet "
+                       "(or the TTS models' IPA), predicted by a grapheme-to-phoneme model.")
+    s.add_argument("words", nargs="+", help="words: letters and apostrophes")
+    s.add_argument("--model", default="g2p-en", help="a G2P bundle (default g2p-en)")
+    s.add_argument("--beam-size", type=int, help="beam width (default: the bundle's, 5)")
+    s.add_argument("--lexicon", action="store_true",
+                   help="words CMUdict holds take its pronunciation; the model reads the rest")
+    s.add_argument("--no-stress", action="store_true", help="drop the stress digits")
+    s.add_argument("--ipa", action="store_true", help="the TTS models' eSpeak IPA symbols")
+
+
+def _phonemize(args: argparse.Namespace) -> None:
+    from speechzoo.pipelines import load
+
+    g2p = load(args.model, device="cpu")
+    prons = g2p.phonemize_words(args.words, beam_size=args.beam_size, use_lexicon=args.lexicon,
+                                stress=not args.no_stress, ipa=args.ipa)
+    for word, pron in zip(args.words, prons, strict=True):
+        print(f"{word}\t{' '.join(pron)}")
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -450,6 +474,8 @@ def _run(argv: list[str]) -> int:
         _synthesize(args)
     elif args.command == "transcribe-piano":
         _transcribe_piano(args)
+    elif args.command == "phonemize":
+        _phonemize(args)
     elif args.command == "prepare":
         from speechzoo.data.corpora import CORPORA, prepare
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import speechzoo
+from speechzoo.cli import main
 from speechzoo.data.corpora import prepare
 from speechzoo.errors import TextError
 from speechzoo.metrics import pronunciation_error_rates
@@ -96,6 +97,14 @@ def test_shipped_bundle_reads_training_words_and_invented_ones(g2p_en):
     assert invented[-1] == "NG" and invented[0] == "B"
     assert "æ" in g2p_en.phonemize("cat", ipa=True)
     assert g2p_en.phonemize_words(["cat"], use_lexicon=True, stress=False) == [["K", "AE", "T"]]
+
+
+def test_cli_prints_each_word(capsys):
+    main(["phonemize", "cat", "Dog", "--lexicon", "--no-stress"])
+    assert capsys.readouterr().out.splitlines() == ["cat\tK AE T", "Dog\tD AO G"]
+    with pytest.raises(SystemExit):
+        main(["phonemize", "r2d2"])
+    assert "letters and apostrophes" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("bad", ["", "12", "a.m.", "two words"])
