@@ -21,7 +21,7 @@ from asr import machine, n_params, save_results  # benchmarks/asr.py, beside thi
 
 import speechzoo
 from speechzoo.metrics import pronunciation_error_rates
-from speechzoo.text.lexicon import lexicon, split_words, strip_stress
+from speechzoo.text.lexicon import lexicon, split_words
 
 RESULTS = Path(__file__).parent / "results" / "deepvoice.json"
 
@@ -37,8 +37,7 @@ def g2p(model: str, beams: list[int], limit: int | None, batch: int = 128) -> di
                 for p in phonemizer.phonemize_words(words[i:i + batch], beam_size=beam)]
         seconds = time.perf_counter() - t0
         per, wer = pronunciation_error_rates(refs, hyps)
-        per_ns, wer_ns = pronunciation_error_rates(
-            [[strip_stress(p) for p in r] for r in refs], [strip_stress(h) for h in hyps])
+        per_ns, wer_ns = pronunciation_error_rates(refs, hyps, stress=False)
         out[f"beam{beam}"] = {"per": round(per, 4), "wer": round(wer, 4),
                               "per_no_stress": round(per_ns, 4),
                               "wer_no_stress": round(wer_ns, 4),

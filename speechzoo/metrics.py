@@ -22,6 +22,7 @@ from torchaudio.functional import edit_distance
 from speechzoo.audio import as_mono
 from speechzoo.errors import AudioError, DataError
 from speechzoo.features import Spectrogram
+from speechzoo.text.lexicon import strip_stress
 
 
 def _rate(refs: Sequence[Sequence], hyps: Sequence[Sequence]) -> float:
@@ -45,14 +46,16 @@ def cer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
 
 
 def pronunciation_error_rates(references: Sequence[Sequence[Sequence[str]]],
-                              hypotheses: Sequence[Sequence[str]]) -> tuple[float, float]:
+                              hypotheses: Sequence[Sequence[str]],
+                              stress: bool = True) -> tuple[float, float]:
     """Phoneme and word error rates of a G2P model: (PER, WER).
 
     A word may have several correct pronunciations (``references[i]``, each a list of
     symbols); it is scored against the one closest to its hypothesis (fewest edits, the first
     such one on a tie), as Yao and Zweig (2015) and the CMUdict G2P literature score. PER:
     edits over the chosen references' symbols, summed over words; WER: the share of words
-    whose hypothesis matches none of their pronunciations.
+    whose hypothesis matches none of their pronunciations. ``stress=False`` scores without
+    ARPAbet's stress digits (``AH0`` counts as ``AH``).
     """
     if len(references) != len(hypotheses):
         raise ValueError(f"{len(references)} words' references but {len(hypotheses)} "
@@ -63,6 +66,8 @@ def pronunciation_error_rates(references: Sequence[Sequence[Sequence[str]]],
     for refs, hyp in zip(references, hypotheses, strict=True):
         if not refs:
             raise DataError("a word has no reference pronunciation")
+        if not stress:
+            refs, hyp = [strip_stress(r) for r in refs], strip_stress(hyp)
         dist, ref = min(((edit_distance(list(r), list(hyp)), r) for r in refs),
                         key=lambda pair: pair[0])
         edits, symbols, wrong = edits + dist, symbols + len(ref), wrong + (dist > 0)

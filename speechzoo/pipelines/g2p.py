@@ -53,7 +53,8 @@ class Phonemizer:
                 others go through the network (what a TTS front end wants).
             stress: keep the stress digits (``AH0``); False: 39 plain phonemes.
             ipa: the TTS models' eSpeak IPA symbols instead of ARPAbet
-                (``speechzoo.text.phonemes.arpabet_to_phonemes``).
+                (``speechzoo.text.phonemes.arpabet_to_phonemes``), always with the stress
+                marks, as the TTS models read them.
         """
         if isinstance(words, str):
             raise TextError("phonemize_words takes a list of words; use phonemize(word)")

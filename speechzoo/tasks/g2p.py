@@ -14,7 +14,7 @@ from speechzoo.errors import ConfigError
 from speechzoo.losses import sequence_cross_entropy
 from speechzoo.metrics import pronunciation_error_rates
 from speechzoo.tasks.optim import adamw_warmup_anneal, check_anneal
-from speechzoo.text.lexicon import ARPABET, GRAPHEMES, strip_stress
+from speechzoo.text.lexicon import ARPABET, GRAPHEMES
 from speechzoo.text.tokenizers import CharTokenizer, PhonemeTokenizer
 
 
@@ -97,8 +97,7 @@ class G2PTask(L.LightningModule):
         # Logged per batch and averaged weighted by words: close to the corpus rates, which
         # benchmarks/deepvoice.py computes exactly.
         per, wer = pronunciation_error_rates(refs, hyps)
-        per_ns, wer_ns = pronunciation_error_rates(
-            [[strip_stress(p) for p in r] for r in refs], [strip_stress(h) for h in hyps])
+        per_ns, wer_ns = pronunciation_error_rates(refs, hyps, stress=False)
         self.log_dict({f"{prefix}/per": per, f"{prefix}/wer": wer,
                        f"{prefix}/per_no_stress": per_ns, f"{prefix}/wer_no_stress": wer_ns},
                       batch_size=len(hyps), prog_bar=False, sync_dist=True)
