@@ -11,6 +11,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from speechzoo.augment import AudioAugment
 from speechzoo.checkpoints import FORMAT, network_spec, read_bundle
 from speechzoo.data.piano import PianoDataset
 from speechzoo.decoding.notes import extract_notes
@@ -67,6 +68,8 @@ class PianoTask(L.LightningModule):
             PNG under the logger's folder at every validation.
         seed: seeds the random training windows.
         init_weights: start from this bundle or checkpoint's weights (same architecture).
+        augment: training audio passes through this (``speechzoo.augment.AudioAugment``:
+            random equaliser, level and pink noise) before the front end; None: as recorded.
     """
 
     def __init__(self, model: nn.Module, segment_frames: int = 320, lr: float = 6e-4,
@@ -74,7 +77,7 @@ class PianoTask(L.LightningModule):
                  anneal_steps: int | None = None, frame_weight: float | None = None,
                  onset_threshold: float = 0.5, frame_threshold: float = 0.5,
                  offset_threshold: float = 0.5, plots: bool = True, seed: int = 0,
-                 init_weights: str | None = None) -> None:
+                 init_weights: str | None = None, augment: AudioAugment | None = None) -> None:
         super().__init__()
         check_anneal(anneal_steps)
         if segment_frames < 1:
@@ -87,8 +90,9 @@ class PianoTask(L.LightningModule):
         if init_weights is not None:
             read_bundle(init_weights).load_into(model, "transcriber")
         self.transcriber = model
+        self.augment = augment
         self._crops = torch.Generator().manual_seed(seed)
-        self.save_hyperparameters(ignore=["model"])
+        self.save_hyperparameters(ignore=["model", "augment"])
 
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None)
@@ -109,8 +113,11 @@ class PianoTask(L.LightningModule):
                                    "frontend": frontend, "meta": {"task_args": dict(h)}}
 
     def _inputs(self, batch: dict, train: bool):
+        audio, lengths = batch["audio"], batch["audio_lengths"]
         with torch.no_grad():
-            mels, frames = self.features(batch["audio"], batch["audio_lengths"])
+            if train and self.augment is not None:
+                audio = self.augment(audio, lengths)
+            mels, frames = self.features(audio, lengths)
         t = int(frames.max())
         labels = {k: batch[k][:, :t] for k in LABELS}
         mels = mels[..., :t]
