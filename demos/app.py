@@ -3,8 +3,9 @@
 
 Tabs: speech recognition (upload or microphone; greedy or beam search; word times on the
 waveform), text to speech (model, vocoder, pace, and pitch for models that take it; the
-phoneme durations plotted) and piano transcription (shown once a ``piano`` bundle is
-installed: piano roll, MIDI download, a synthesised preview).
+phoneme durations plotted), pronunciation (a G2P bundle: words -> ARPAbet and IPA, from
+CMUdict or the network) and piano transcription (piano roll, MIDI download, a synthesised
+preview). A tab shows once a bundle of its task is installed.
 
 It runs offline: it binds 127.0.0.1 unless told otherwise, sends no analytics, makes no share
 link and loads no fonts or scripts from the network. Models load on first use and stay
@@ -32,10 +33,12 @@ import soundfile as sf  # noqa: E402
 
 import speechzoo  # noqa: E402
 from speechzoo import plots  # noqa: E402
+from speechzoo.text.lexicon import lexicon  # noqa: E402
 
 MAX_UPLOAD_MB = 50
 MAX_AUDIO_SECONDS = 600.0
 MAX_CHARACTERS = 1000
+MAX_WORDS = 100
 GRIFFIN_LIM = "griffin-lim"
 PIANO_FPS = 16000 / 512  # Onsets and Frames' frame rate (16 kHz audio, hop 512)
 # System fonts only: a theme's web fonts would be fetched from the network.
@@ -174,12 +177,32 @@ def transcribe_piano(path: str | None, name: str,
     if not midi.instruments or not any(i.notes for i in midi.instruments):
         gr.Warning("No notes were found.")
     roll = midi.get_piano_roll(fs=PIANO_FPS)[21:109] > 0  # the 88 keys, A0 to C8
-    image = plots.figure_to_array(plots.piano_roll_figure(roll.astype(np.float32)))
+    image = plots.figure_to_array(plots.piano_roll_figure(roll.astype(np.float32),
+                                                          frame_rate=PIANO_FPS))
     out = Path(tempfile.mkdtemp(prefix="speechzoo-")) / f"{Path(path).stem}.mid"
     midi.write(str(out))
     preview = midi.synthesize(fs=16000) if roll.any() else np.zeros(16000)
     preview = preview / max(float(np.abs(preview).max()), 1e-6) * 0.8
     return image, str(out), (16000, _pcm16(preview))
+
+
+def pronounce(text: str, name: str, use_lexicon: bool, beam_size: int) -> list[list[str]]:
+    """Pronunciation tab: a row per distinct word (word, ARPAbet, IPA, source)."""
+    words = list(dict.fromkeys(text.lower().replace(",", " ").split()))
+    if not words:
+        raise gr.Error("Type one or more words.")
+    if len(words) > MAX_WORDS:
+        raise gr.Error(f"{len(words)} words; the demo takes at most {MAX_WORDS} at a time.")
+    g2p = _model(name)
+    options = {"use_lexicon": use_lexicon, "beam_size": int(beam_size)}
+    try:
+        arpabet = g2p.phonemize_words(words, **options)
+        ipa = g2p.phonemize_words(words, ipa=True, **options)
+    except speechzoo.SpeechZooError as e:
+        raise gr.Error(str(e)) from None
+    known = lexicon() if use_lexicon else {}
+    return [[w, " ".join(a), " ".join(i), "CMUdict" if w in known else name]
+            for w, a, i in zip(words, arpabet, ipa, strict=True)]
 
 
 def _asr_tab() -> None:
@@ -226,6 +249,24 @@ def _tts_tab(demo: gr.Blocks) -> None:
         demo.load(pitch_control, model, pitch)
 
 
+def _g2p_tab(names: list[str]) -> None:
+    with gr.Tab("Pronunciation", id="g2p"):
+        with gr.Row():
+            with gr.Column(scale=2):
+                text = gr.Textbox("speechzoo transcribes colourful brillig toves", lines=2,
+                                  label="Words", elem_id="g2p-text",
+                                  info="letters and apostrophes; numbers written out")
+                run = gr.Button("Pronounce", variant="primary", elem_id="g2p-run")
+            with gr.Column():
+                model = gr.Dropdown(names, value=names[0], label="Model")
+                use_lexicon = gr.Checkbox(False, label="CMUdict first",
+                                          info="off: every word goes through the network")
+                beam = gr.Slider(1, 10, 5, step=1, label="Beam size")
+        table = gr.Dataframe(headers=["word", "ARPAbet", "IPA", "from"], label="Pronunciations",
+                             interactive=False, elem_id="g2p-table")
+        run.click(pronounce, [text, model, use_lexicon, beam], table)
+
+
 def _piano_tab(names: list[str]) -> None:
     with gr.Tab("Piano transcription", id="piano"):
         with gr.Row():
@@ -245,13 +286,16 @@ def _piano_tab(names: list[str]) -> None:
 def build() -> gr.Blocks:
     """The demo's page (tabs for the tasks whose bundles are installed)."""
     with gr.Blocks(title="speechzoo", analytics_enabled=False) as demo:
-        gr.Markdown("# speechzoo\nSpeech recognition, text to speech and piano "
-                    "transcription with speechzoo's models. Nothing leaves this machine.")
+        gr.Markdown("# speechzoo\nSpeech recognition, text to speech, pronunciation and "
+                    "piano transcription with speechzoo's models. Nothing leaves this "
+                    "machine.")
         with gr.Tabs():
             if _bundles("asr"):
                 _asr_tab()
             if _bundles("tts"):
                 _tts_tab(demo)
+            if _bundles("g2p"):
+                _g2p_tab(_bundles("g2p"))
             if _bundles("piano"):
                 _piano_tab(_bundles("piano"))
     return demo

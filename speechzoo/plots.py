@@ -144,7 +144,8 @@ def durations_figure(pred: Any, true: Any | None = None,
 
 def piano_roll_figure(pred: Any, target: Any | None = None,
                       lowest_pitch: int = LOWEST_PIANO_PITCH,
-                      titles: tuple[str, str] = ("target", "prediction")) -> Figure:
+                      titles: tuple[str, str] = ("target", "prediction"),
+                      frame_rate: float | None = None) -> Figure:
     """Piano rolls: the target (if given) over the prediction.
 
     Args:
@@ -152,6 +153,7 @@ def piano_roll_figure(pred: Any, target: Any | None = None,
         target: (P, T) reference roll, or None.
         lowest_pitch: the MIDI pitch of row 0 (21, A0, for 88 keys).
         titles: the target's and the prediction's titles.
+        frame_rate: frames per second: the time axis in seconds (None: in frames).
 
     Returns:
         A figure with one axes, or two (target, prediction) when ``target`` is given.
@@ -163,14 +165,15 @@ def piano_roll_figure(pred: Any, target: Any | None = None,
             raise DataError(f"target {rolls[0][1].shape} and pred {rolls[1][1].shape} differ "
                             "in shape; give both as (pitches, frames)")
     fig, axes = _figure(len(rolls))
+    scale = 1.0 / frame_rate if frame_rate else 1.0
     for ax, (title, roll) in zip(axes, rolls, strict=True):
         pitches, frames = roll.shape
         ax.imshow(roll, origin="lower", aspect="auto", interpolation="none", cmap="Greys",
-                  vmin=0.0, vmax=1.0, extent=(-0.5, frames - 0.5, lowest_pitch - 0.5,
-                                               lowest_pitch + pitches - 0.5))
+                  vmin=0.0, vmax=1.0, extent=(-0.5 * scale, (frames - 0.5) * scale,
+                                               lowest_pitch - 0.5, lowest_pitch + pitches - 0.5))
         ax.set_title(title)
         ax.set_ylabel("MIDI pitch")
-    axes[-1].set_xlabel("frame")
+    axes[-1].set_xlabel("time (s)" if frame_rate else "frame")
     return fig
 
 

@@ -149,15 +149,21 @@ def test_text_to_speech_tab(browser, demo_url, artifacts):
     browser.save_screenshot(str(artifacts / "demo-tts.png"))
 
 
-def test_bad_input_gets_a_message_in_the_page(browser):
-    _tab(browser, "Text to speech")
-    box = browser.find_element(By.CSS_SELECTOR, "#tts-text textarea")
+def test_pronunciation_tab(browser, artifacts):
+    if "g2p" not in speechzoo.available_models().values():
+        pytest.skip("no G2P bundle is installed (g2p-en): the demo hides its tab")
+    expected = speechzoo.load("g2p-en", device="cpu").phonemize("brillig")
+    _tab(browser, "Pronunciation")
+    box = browser.find_element(By.CSS_SELECTOR, "#g2p-text textarea")
     box.clear()
-    box.send_keys("   ")
-    browser.find_element(By.ID, "tts-run").click()
-    WebDriverWait(browser, 30).until(lambda d: "Type some text to speak" in d.find_element(
-        By.TAG_NAME, "body").text)
-    assert "Traceback" not in browser.find_element(By.TAG_NAME, "body").text
+    box.send_keys("Speech brillig speech")
+    browser.find_element(By.ID, "g2p-run").click()
+    WebDriverWait(browser, WAIT).until(lambda d: "brillig" in d.find_element(
+        By.ID, "g2p-table").text)
+    table = browser.find_element(By.ID, "g2p-table").text
+    assert " ".join(expected) in table  # the network's beam-5 answer, as the API gives it
+    assert table.count("speech") == 1  # one row per distinct word, lower-cased
+    browser.save_screenshot(str(artifacts / "demo-g2p.png"))
 
 
 def test_piano_tab(browser, demo_url, artifacts, tiny_piano_corpus):
@@ -188,6 +194,17 @@ def test_piano_tab(browser, demo_url, artifacts, tiny_piano_corpus):
     WebDriverWait(browser, WAIT).until(lambda d: d.find_elements(By.CSS_SELECTOR,
                                                                  "#piano-roll img"))
     browser.save_screenshot(str(artifacts / "demo-piano.png"))
+
+
+def test_bad_input_gets_a_message_in_the_page(browser):
+    _tab(browser, "Text to speech")
+    box = browser.find_element(By.CSS_SELECTOR, "#tts-text textarea")
+    box.clear()
+    box.send_keys("   ")
+    browser.find_element(By.ID, "tts-run").click()
+    WebDriverWait(browser, 30).until(lambda d: "Type some text to speak" in d.find_element(
+        By.TAG_NAME, "body").text)
+    assert "Traceback" not in browser.find_element(By.TAG_NAME, "body").text
 
 
 def test_nothing_is_fetched_from_the_network(browser, demo_url):

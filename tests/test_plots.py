@@ -80,7 +80,10 @@ def test_piano_roll_with_and_without_target():
     fig = piano_roll_figure(pred, target)
     assert [ax.get_title() for ax in fig.axes] == ["target", "prediction"]
     assert fig.axes[0].get_ylim() == (20.5, 108.5)  # MIDI 21..108
-    assert len(piano_roll_figure(target).axes) == 1
+    assert fig.axes[-1].get_xlabel() == "frame"
+    seconds = piano_roll_figure(target, frame_rate=31.25).axes
+    assert len(seconds) == 1 and seconds[0].get_xlabel() == "time (s)"
+    assert seconds[0].get_xlim() == pytest.approx((-0.016, 99.5 / 31.25))
     with pytest.raises(DataError, match="differ in shape"):
         piano_roll_figure(pred, target[:, :50])
 

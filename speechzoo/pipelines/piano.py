@@ -152,5 +152,6 @@ class PianoTranscriber:
 
         frames = probs["frame"]
         return piano_roll_figure(frames.T, notes_roll(notes, len(frames)),
-                                 titles=("notes", "frame probability"))
+                                 titles=("notes", "frame probability"),
+                                 frame_rate=1.0 / HOP_SECONDS)
 

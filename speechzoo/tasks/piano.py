@@ -172,7 +172,8 @@ class PianoTask(L.LightningModule):
     def _plot(self, probs: dict, labels: dict, t: int) -> None:
         from speechzoo.plots import piano_roll_figure, save_figure
 
-        fig = piano_roll_figure(probs["frame"][0, :t].T.cpu(), labels["frame"][0, :t].T.cpu())
+        fig = piano_roll_figure(probs["frame"][0, :t].T.cpu(), labels["frame"][0, :t].T.cpu(),
+                                frame_rate=1.0 / HOP_SECONDS)
         stem = Path(self.trainer.log_dir or ".") / "plots" / f"step{self.global_step:07d}"
         save_figure(fig, stem.with_name(f"{stem.name}_roll.png"))
 
