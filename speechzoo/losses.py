@@ -253,3 +253,24 @@ def onsets_frames_loss(out, labels: dict[str, torch.Tensor], frames: torch.Tenso
         err = (out.velocity.float() - labels["velocity"].float()).square()
         losses["velocity"] = _mean_over(err, labels["onset"].float() * valid)
     return losses
+
+
+def voicing_f0_loss(voiced_logits: torch.Tensor, f0: torch.Tensor, voiced: torch.Tensor,
+                    f0_target: torch.Tensor, frames: torch.Tensor, lengths: torch.Tensor,
+                    smoothness: float = 0.1) -> dict[str, torch.Tensor]:
+    """Deep Voice's voicing and F0 terms (arXiv 1702.07825, section 3.3): the voicing
+    cross-entropy over phonemes that last at least a frame, the L1 error of the F0 contour over
+    truly voiced phonemes, and a penalty on the contour's absolute change between its points
+    (``smoothness`` times its mean) to keep it smooth.
+
+    Shape: voiced_logits (B, N), f0 and f0_target (B, N, P) octaves, voiced and frames (B, N),
+    lengths (B,) -> ``{"voicing", "f0", "f0_smoothness"}`` scalars.
+    """
+    mask = length_mask(lengths, voiced.shape[1]) & (frames > 0)
+    bce = F.binary_cross_entropy_with_logits(voiced_logits.float(), voiced.float(),
+                                             reduction="none")
+    f0 = f0.float()
+    on = (mask & (voiced > 0.5))[..., None]
+    return {"voicing": _mean_over(bce, mask),
+            "f0": _mean_over((f0 - f0_target.float()).abs(), on),
+            "f0_smoothness": smoothness * _mean_over((f0[..., 1:] - f0[..., :-1]).abs(), on)}

@@ -337,6 +337,31 @@ def duration_mae_ms(pred_frames: np.ndarray | torch.Tensor, true_frames: np.ndar
     return float(np.abs(pred - true)[mask].mean() * hop_seconds * 1000.0)
 
 
+def voicing_f0_errors(voiced_prob: np.ndarray | torch.Tensor, f0_hz: np.ndarray | torch.Tensor,
+                      voiced: np.ndarray | torch.Tensor, f0_octaves: np.ndarray | torch.Tensor,
+                      frames: np.ndarray | torch.Tensor, reference_hz: float = 100.0,
+                      ) -> tuple[float, float]:
+    """Deep Voice's F0 model scored per phoneme: voicing accuracy (probability above 0.5
+    against the truth) over phonemes of at least one frame, and the RMSE in cents between the
+    predicted and the true F0 contour points over the truly voiced phonemes (given the true
+    durations, so the points line up).
+
+    Shape: voiced_prob, voiced, frames (N,) over the phonemes to score (padding removed);
+    f0_hz (N, P) predicted; f0_octaves (N, P) true ``log2(f0 / reference_hz)``.
+
+    Raises:
+        DataError: no phoneme lasts a frame, or none is voiced.
+    """
+    prob, truth = np.asarray(voiced_prob, np.float64), np.asarray(voiced, np.float64) > 0.5
+    lasting = np.asarray(frames) > 0
+    if not lasting.any() or not (truth & lasting).any():
+        raise DataError("no phoneme lasts a frame and is voiced: nothing to score F0 over")
+    accuracy = float(((prob > 0.5) == truth)[lasting].mean())
+    cents = 1200 * (np.log2(np.asarray(f0_hz, np.float64) / reference_hz)
+                    - np.asarray(f0_octaves, np.float64))
+    return accuracy, float(np.sqrt(np.mean(cents[truth & lasting] ** 2)))
+
+
 def align_words(reference: Sequence[str], hypothesis: Sequence[str],
                 ) -> list[tuple[int | None, int | None]]:
     """A minimum edit-distance alignment of two word sequences (Levenshtein, unit costs).

@@ -66,6 +66,15 @@ CORPORA: dict[str, Corpus] = {c.name: c for c in (
            "speechzoo.data.corpora.synth_tts_en:prepare",
            options=(Option("markov", int, 1200, "generated (Wikipedia-Markov) training "
                            "sentences added to the ~1,800 real ones (default: 1200)"),)),
+    Corpus("synth-tts-en-f0", "synth-tts-en with an F0 track per utterance (pyin), for Deep "
+           "Voice's duration and F0 model (generated from synth-tts-en, ~25 min)",
+           "speechzoo.data.corpora.f0:prepare_synth_tts_en"),
+    Corpus("f0", "F0 tracks (pyin) for a prepared text-to-speech corpus whose entries have "
+           "phoneme durations; writes CORPUS_DIR-f0", "speechzoo.data.corpora.f0:prepare",
+           source="the prepared corpus folder (its train/dev/test.jsonl)",
+           options=(Option("sample_rate", int, 22050, "the corpus' sample rate (default: "
+                           "22050)"),
+                    Option("hop", int, 256, "samples per duration frame (default: 256)"))),
     Corpus("synth-piano", "Piano music (music21 scores played expressively, plus generated "
            "exercises) rendered by FluidSynth SoundFonts, with a held-out TiMidity++ piano "
            "(generated, ~15 min; needs apt fluidsynth timidity freepats csound-soundfont)",
