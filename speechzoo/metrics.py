@@ -45,6 +45,24 @@ def cer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
                  [" ".join(h.split()) for h in hypotheses])
 
 
+def token_error_rate(references: Sequence[Sequence], hypotheses: Sequence[Sequence]) -> float:
+    """Edit distance over the references' length for sequences of any tokens (Deep Voice's
+    segmentation: phoneme pairs)."""
+    return _rate(references, hypotheses)
+
+
+def boundary_errors_ms(true_seconds: np.ndarray | torch.Tensor,
+                       predicted_seconds: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Absolute errors in ms of predicted phoneme boundaries, over the true ones that are known
+    (not NaN). Shape: (n,), (n,) -> (known,)."""
+    true = np.asarray(true_seconds, np.float64)
+    pred = np.asarray(predicted_seconds, np.float64)
+    if true.shape != pred.shape:
+        raise ValueError(f"{true.shape} true boundaries but {pred.shape} predicted")
+    known = np.isfinite(true)
+    return np.abs(pred[known] - true[known]) * 1000.0
+
+
 def pronunciation_error_rates(references: Sequence[Sequence[Sequence[str]]],
                               hypotheses: Sequence[Sequence[str]],
                               stress: bool = True) -> tuple[float, float]:

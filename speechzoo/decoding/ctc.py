@@ -160,3 +160,15 @@ def word_spans(spans: Sequence[TokenSpan], separator: int | None) -> list[list[T
         else:
             words[-1].append(s)
     return [w for w in words if w]
+
+
+def peak_frames(log_probs: torch.Tensor, ids: Sequence[int], blank: int = 0) -> list[int]:
+    """The frame at which each of ``ids`` peaks on its forced-alignment path (:func:`align`):
+    within the token's span, the frame where its log-probability is highest. Deep Voice's
+    segmentation reads phoneme boundaries from these peaks (arXiv 1702.07825, section 3.1).
+
+    Shape: log_probs (T, C) -> one frame index per id.
+    """
+    log_probs = log_probs.detach().float().cpu()
+    return [s.start + int(log_probs[s.start:s.end, s.token].argmax())
+            for s in align(log_probs, ids, blank)]

@@ -27,7 +27,8 @@ PIPELINES = {"asr": "speechzoo.pipelines.asr:SpeechRecognizer",
              "vocoder": "speechzoo.pipelines.vocoder:NeuralVocoder",
              "piano": "speechzoo.pipelines.piano:PianoTranscriber",
              "g2p": "speechzoo.pipelines.g2p:Phonemizer",
-             "prosody": "speechzoo.pipelines.prosody:ProsodyPredictor"}
+             "prosody": "speechzoo.pipelines.prosody:ProsodyPredictor",
+             "segmentation": "speechzoo.pipelines.segmentation:Segmenter"}
 
 
 def available_models() -> dict[str, str]:
@@ -51,7 +52,8 @@ def load(name_or_path: str | os.PathLike = "ds2-en", device: str | torch.device 
     """A bundle name from :func:`available_models`, a bundle folder, or a checkpoint file ->
     the object its task calls for (``SpeechRecognizer`` for ``asr``, ``Synthesizer`` for
     ``tts``, ``NeuralVocoder`` for ``vocoder``, ``PianoTranscriber`` for ``piano``,
-    ``Phonemizer`` for ``g2p``, ``ProsodyPredictor`` for ``prosody``).
+    ``Phonemizer`` for ``g2p``, ``ProsodyPredictor`` for ``prosody``,
+    ``Segmenter`` for ``segmentation``).
 
     Args:
         name_or_path: what to load.

@@ -1,0 +1,84 @@
+"""Deep Voice's segmentation model (section 3.1): phoneme pairs, boundaries from pair peaks,
+and the debug recipe trained -> exported -> loaded -> aligning a recording."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import speechzoo
+from speechzoo.data.manifest import read_manifest
+from speechzoo.data.segmentation import pair_tokenizer, phoneme_pairs, true_boundaries
+from speechzoo.decoding.ctc import peak_frames
+from speechzoo.errors import AudioError, TextError
+from speechzoo.metrics import boundary_errors_ms, token_error_rate
+from speechzoo.pipelines import export
+from speechzoo.tasks.recipes import make_cli
+from speechzoo.text.phonemes import ENGLISH
+from tests.conftest import RECIPES
+from tests.recipe_runs import metric_column, recipe_overrides, torch_threads
+
+
+def test_pairs_cover_every_sentence_and_round_trip():
+    pairs = phoneme_pairs(["h", "ə", "l"])
+    assert pairs == ["sil|h", "h|ə", "ə|l", "l|sil"]
+    tokenizer = pair_tokenizer()
+    assert len(tokenizer) == 3 + (len(ENGLISH) + 1) ** 2 - 1
+    assert tokenizer.decode(tokenizer.encode(pairs)) == pairs
+    with pytest.raises(TextError):
+        phoneme_pairs([])
+
+
+def test_true_boundaries_are_phoneme_starts_in_seconds():
+    b = true_boundaries([3, 2, 4], frame_seconds=0.01)  # two phonemes and the end token
+    assert math.isnan(b[0]) and np.allclose(b[1:], [0.03, 0.05])
+    assert boundary_errors_ms(b, np.array([0.0, 0.032, 0.045])).tolist() == \
+        pytest.approx([2.0, 5.0])
+    assert token_error_rate([[1, 2, 3]], [[1, 3]]) == pytest.approx(1 / 3)
+
+
+def test_peaks_are_where_each_pair_spikes():
+    # Blank everywhere but pair 5 spiking at frame 3 and pair 7 at frames 7-8 (peak 8).
+    probs = torch.full((12, 10), 0.01)
+    probs[:, 1] = 0.9
+    probs[3, 5], probs[3, 1] = 0.9, 0.01
+    probs[7, 7], probs[8, 7], probs[7, 1], probs[8, 1] = 0.6, 0.9, 0.3, 0.01
+    assert peak_frames(probs.log(), [5, 7], blank=1) == [3, 8]
+
+
+@pytest.fixture(scope="module")
+def segmenter(tiny_tts_corpus, tmp_path_factory):
+    run = tmp_path_factory.mktemp("seg")
+    with torch_threads(1):
+        make_cli(RECIPES / "deepvoice_segmentation_debug.yaml",
+                 recipe_overrides(tiny_tts_corpus, run / "run", 12))
+    losses = metric_column(run / "run", "train/loss")
+    assert len(losses) == 12 and losses[-1] < losses[0]
+    assert all(v >= 0 for v in metric_column(run / "run", "val/boundary_ms"))
+    bundle = export(run / "run" / "ckpt" / "last.ckpt", run / "bundle")
+    return speechzoo.load(bundle.parent, device="cpu")
+
+
+def test_debug_recipe_trains_and_aligns_inside_the_audio(segmenter, tiny_tts_corpus):
+    entry = read_manifest(tiny_tts_corpus / "test.jsonl")[0]
+    segments = segmenter.align(entry["audio_filepath"], phonemes=entry["phonemes"])
+    assert [s.phoneme for s in segments] == list(entry["phonemes"])
+    edges = [segments[0].start] + [s.end for s in segments]
+    assert all(a <= b for a, b in zip(edges, edges[1:], strict=False))  # monotonic
+    assert 0 <= edges[0] and edges[-1] <= entry["duration"]
+
+
+def test_bad_input_is_a_clear_error(segmenter, tiny_tts_corpus):
+    entry = read_manifest(tiny_tts_corpus / "test.jsonl")[0]
+    with pytest.raises(AudioError, match="silent"):
+        segmenter.align(np.zeros(16000, np.float32), text="hello there", sample_rate=16000)
+    with pytest.raises(AudioError, match="frames"):
+        segmenter.align(np.random.default_rng(0).normal(0, 0.1, 800).astype(np.float32),
+                        text="a rather long sentence for so little audio", sample_rate=16000)
+    with pytest.raises(TextError):
+        segmenter.align(entry["audio_filepath"])
+    with pytest.raises(TextError):
+        segmenter.align(entry["audio_filepath"], text="   ")
