@@ -1,4 +1,6 @@
-"""Deep Voice's stages, measured (arXiv 1702.07825): so far the grapheme-to-phoneme model.
+"""Deep Voice's stages, measured (arXiv 1702.07825): grapheme-to-phoneme, duration/F0 and
+segmentation. Each ``--stages`` entry re-measures that stage and updates its part of the
+results file; the others' stay as they were.
 
 G2P: the held-out CMUdict test words (``speechzoo.text.lexicon``: 10% of the words, never
 trained on or used to choose a checkpoint), decoded by beam search (the paper's width 5, and
@@ -6,22 +8,50 @@ greedy), scored as ``speechzoo.metrics.pronunciation_error_rates`` states (a wor
 pronunciations against the closest one), with CMUdict's stress digits and without them. Speed:
 words per second on one thread, batches of 128 words. The paper: PER 5.8%, WER 28.7%.
 
-  python benchmarks/deepvoice.py --write
+Duration/F0 (section 3.3): the synth-tts-en test sentences (never trained on) with pyin F0
+tracks (``synth-tts-en-f0``): duration MAE in ms over every token (as the NAT benchmark
+counts it), voicing accuracy, F0 RMSE in cents on truly voiced phonemes given the true
+durations; each model named by ``--prosody`` (bundles or checkpoints: the CRF bundle and the
+regression run it is measured against), and the per-symbol mean duration of the training
+sentences as a floor any model must beat. The paper's duration MAE: 38 ms.
+
+Segmentation (section 3.1): the same test sentences: pair error rate of the greedy CTC output,
+and the error of the boundaries read from the pair peaks of the forced alignment against
+Piper's own alignment (median, mean, share within 20 ms).
+
+  python benchmarks/deepvoice.py --write                          # every stage
+  python benchmarks/deepvoice.py --stages prosody --prosody deepvoice-prosody-en RUN.ckpt --write
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime
+import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from asr import machine, n_params, save_results  # benchmarks/asr.py, beside this script
 
 import speechzoo
-from speechzoo.metrics import pronunciation_error_rates
+from speechzoo.data.collate import collate
+from speechzoo.data.corpora import ensure_corpus
+from speechzoo.data.manifest import read_manifest
+from speechzoo.data.prosody import ProsodyDataset
+from speechzoo.data.segmentation import SegmentationDataset
+from speechzoo.decoding.ctc import ctc_greedy
+from speechzoo.metrics import (
+    boundary_errors_ms,
+    duration_mae_ms,
+    pronunciation_error_rates,
+    token_error_rate,
+    voicing_f0_errors,
+)
 from speechzoo.text.lexicon import lexicon, split_words
+from speechzoo.text.phonemes import tokenizer as phoneme_tokenizer
 
 RESULTS = Path(__file__).parent / "results" / "deepvoice.json"
 
@@ -47,22 +77,120 @@ def g2p(model: str, beams: list[int], limit: int | None, batch: int = 128) -> di
     return out
 
 
+def _batches(data, size: int):
+    for i in range(0, len(data), size):
+        yield collate([data[j] for j in range(i, min(len(data), i + size))])
+
+
+def prosody(models: list[str], batch: int = 32) -> dict:
+    corpus = ensure_corpus("synth-tts-en-f0")
+    entries = read_manifest(corpus / "test.jsonl", ProsodyDataset.required)
+    train = read_manifest(corpus / "train.jsonl", ("phonemes", "durations"))
+    frame = 256 / 22050
+    by_symbol = collections.defaultdict(list)
+    for e in train:
+        for p, d in zip([*e["phonemes"], "<end>"], e["durations"], strict=True):
+            by_symbol[p].append(d)
+    means = {p: float(np.mean(v)) for p, v in by_symbol.items()}
+    truth = [d for e in entries for d in e["durations"]]
+    floor = [means.get(p, 0.0) for e in entries for p in [*e["phonemes"], "<end>"]]
+    out: dict = {"sentences": len(entries), "tokens": len(truth),
+                 "symbol_mean_duration_mae_ms": round(duration_mae_ms(
+                     np.array(floor), np.array(truth), frame), 2)}
+    print(f"prosody: per-symbol mean duration MAE {out['symbol_mean_duration_mae_ms']} ms")
+    for name in models:
+        predictor = speechzoo.load(name, device="cpu")
+        config = predictor.model.config
+        data = ProsodyDataset(entries, phoneme_tokenizer(), config["f0_points"],
+                              config["f0_reference_hz"])
+        rows = collections.defaultdict(list)
+        t0 = time.perf_counter()
+        for b in _batches(data, batch):
+            pred = predictor.model.predict(b["tokens"], b["tokens_lengths"])
+            for i, n in enumerate(b["tokens_lengths"].tolist()):
+                for k, v in (("frames", pred["frames"]), ("voiced", pred["voiced"]),
+                             ("f0_hz", pred["f0_hz"]), ("true_frames", b["frames"]),
+                             ("true_voiced", b["voiced"]), ("true_f0", b["f0"])):
+                    rows[k].append(v[i, :n])
+        seconds = time.perf_counter() - t0
+        cat = {k: torch.cat(v).numpy() for k, v in rows.items()}
+        accuracy, cents = voicing_f0_errors(cat["voiced"], cat["f0_hz"], cat["true_voiced"],
+                                            cat["true_f0"], cat["true_frames"],
+                                            config["f0_reference_hz"])
+        res = {"duration": config["duration"], "parameters": n_params(predictor.model),
+               "duration_mae_ms": round(duration_mae_ms(cat["frames"], cat["true_frames"],
+                                                        frame), 2),
+               "voicing_accuracy": round(accuracy, 4), "f0_rmse_cents": round(cents, 1),
+               "sentences_per_second": round(len(entries) / seconds, 1)}
+        out[name] = res
+        print(f"prosody {name}: {res}", flush=True)
+    return out
+
+
+def segmentation(model: str) -> dict:
+    corpus = ensure_corpus("synth-tts-en")
+    entries = read_manifest(corpus / "test.jsonl", ("phonemes", "durations"))
+    segmenter = speechzoo.load(model, device="cpu")
+    net, blank = segmenter.model, segmenter.pairs.blank
+    data = SegmentationDataset(entries, net.sample_rate)
+    refs, hyps, errors = [], [], []
+    t0 = time.perf_counter()
+    for i, entry in enumerate(entries):
+        item = data[i]
+        with torch.inference_mode():
+            log_probs, frames = net(item["audio"][None], torch.tensor([len(item["audio"])]))
+        refs.append(item["labels"].tolist())
+        hyps += ctc_greedy(log_probs, frames, blank)
+        segments = segmenter.align(entry["audio_filepath"], phonemes=entry["phonemes"])
+        found = np.array([np.nan] + [s.start for s in segments[1:]] + [segments[-1].end])
+        errors.append(boundary_errors_ms(item["boundaries"].numpy(), found))
+    seconds = time.perf_counter() - t0
+    errors = np.concatenate(errors)
+    out = {"model": model, "parameters": n_params(net), "sentences": len(entries),
+           "boundaries": len(errors), "pair_error_rate": round(token_error_rate(refs, hyps), 4),
+           "boundary_median_ms": round(float(np.median(errors)), 1),
+           "boundary_mean_ms": round(float(errors.mean()), 1),
+           "within_20ms": round(float((errors <= 20).mean()), 4),
+           "audio_seconds_per_second": round(sum(e["duration"] for e in entries) / seconds, 1)}
+    print(f"segmentation {model}: {out}", flush=True)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--stages", nargs="+", default=["g2p", "prosody", "segmentation"],
+                   choices=["g2p", "prosody", "segmentation"])
     p.add_argument("--g2p", default="g2p-en", help="G2P bundle or checkpoint")
+    p.add_argument("--prosody", nargs="+", default=["deepvoice-prosody-en"],
+                   help="duration/F0 bundles or checkpoints")
+    p.add_argument("--segmentation", default="deepvoice-segmentation-en",
+                   help="segmentation bundle or checkpoint")
     p.add_argument("--beams", type=int, nargs="+", default=[5, 1])
     p.add_argument("--limit", type=int, help="first N test words")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--write", action="store_true", help=f"write {RESULTS}")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    res = {"date": datetime.date.today().isoformat(), "machine": machine(),
-           "threads": args.threads, "g2p": g2p(args.g2p, args.beams, args.limit)}
-    best = res["g2p"][f"beam{args.beams[0]}"]
-    # The flat keys the issue names, from the first beam width (the paper's 5).
-    res.update({"g2p.per": best["per"], "g2p.wer": best["wer"],
-                "g2p.per_no_stress": best["per_no_stress"],
-                "g2p.wer_no_stress": best["wer_no_stress"]})
+    res = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    res.update({"date": datetime.date.today().isoformat(), "machine": machine(),
+                "threads": args.threads})
+    if "g2p" in args.stages:
+        res["g2p"] = g2p(args.g2p, args.beams, args.limit)
+        best = res["g2p"][f"beam{args.beams[0]}"]
+        # The flat keys the issue names, from the first beam width (the paper's 5).
+        res.update({"g2p.per": best["per"], "g2p.wer": best["wer"],
+                    "g2p.per_no_stress": best["per_no_stress"],
+                    "g2p.wer_no_stress": best["wer_no_stress"]})
+    if "prosody" in args.stages:
+        res["prosody"] = prosody(args.prosody)
+        first = res["prosody"][args.prosody[0]]
+        res.update({"duration.mae_ms": first["duration_mae_ms"],
+                    "voicing.accuracy": first["voicing_accuracy"],
+                    "f0.rmse_cents": first["f0_rmse_cents"]})
+    if "segmentation" in args.stages:
+        res["segmentation"] = segmentation(args.segmentation)
+        res.update({"segmentation.pair_error_rate": res["segmentation"]["pair_error_rate"],
+                    "segmentation.boundary_ms": res["segmentation"]["boundary_median_ms"]})
     if args.write:
         save_results(res, RESULTS)
 

@@ -133,3 +133,38 @@ def test_vocoder_bundles_follow_the_mel(name):
     assert out.shape == (40 * 256,) and np.abs(out).max() <= 1.0
     loudness = np.log((out.reshape(40, 256) ** 2).mean(1) + 1e-8)
     assert np.corrcoef(loudness, mel.exp().sum(0).log().numpy())[0, 1] > 0.3
+
+
+@pytest.fixture(scope="module")
+def nat_speech():
+    """A sentence nat-en speaks (Griffin-Lim), with its own phonemes and durations: a voice
+    like Piper's joe that neither Deep Voice stage below was trained on."""
+    tts = speechzoo.load("nat-en", device="cpu")
+    audio, alignment = tts.synthesize("The weather is nice today, isn't it?", alignment=True)
+    return audio, alignment.phonemes[0], alignment.durations[0]
+
+
+def test_prosody_bundle_predicts_durations_and_pitch_like_nat(nat_speech):
+    import numpy as np
+
+    assert speechzoo.available_models()["deepvoice-prosody-en"] == "prosody"
+    _, phonemes, nat_seconds = nat_speech
+    out = speechzoo.load("deepvoice-prosody-en", device="cpu").predict(phonemes=phonemes[:-1])
+    assert len(out.durations) == len(nat_seconds)
+    # Both learned joe's durations: per phoneme they agree to within tens of ms.
+    assert np.abs(out.durations - nat_seconds).mean() < 0.03
+    voiced = out.voiced > 0.5
+    assert 0.2 < voiced.mean() < 0.8
+    assert 60 < np.median(out.f0[voiced]) < 160  # joe speaks around 90 Hz
+
+
+def test_segmentation_bundle_finds_nat_boundaries(nat_speech):
+    import numpy as np
+
+    assert speechzoo.available_models()["deepvoice-segmentation-en"] == "segmentation"
+    audio, phonemes, nat_seconds = nat_speech
+    segments = speechzoo.load("deepvoice-segmentation-en", device="cpu").align(
+        audio.waveform, phonemes=phonemes[:-1], sample_rate=audio.sample_rate)
+    starts = np.array([s.start for s in segments[1:]])
+    truth = np.cumsum(nat_seconds)[:-2]  # where phonemes 2.. begin in nat-en's alignment
+    assert np.median(np.abs(starts - truth)) < MEDIAN_BOUNDARY_MAX_S

@@ -10,7 +10,9 @@ import pytest
 import torch
 
 import speechzoo
-from speechzoo.data.manifest import read_manifest
+from speechzoo.data.corpora import prepare
+from speechzoo.data.corpora.aligned import frame_durations
+from speechzoo.data.manifest import read_manifest, write_manifest
 from speechzoo.data.segmentation import pair_tokenizer, phoneme_pairs, true_boundaries
 from speechzoo.decoding.ctc import peak_frames
 from speechzoo.errors import AudioError, TextError
@@ -50,7 +52,7 @@ def test_peaks_are_where_each_pair_spikes():
 
 
 @pytest.fixture(scope="module")
-def segmenter(tiny_tts_corpus, tmp_path_factory):
+def segmenter_bundle(tiny_tts_corpus, tmp_path_factory):
     run = tmp_path_factory.mktemp("seg")
     with torch_threads(1):
         make_cli(RECIPES / "deepvoice_segmentation_debug.yaml",
@@ -58,8 +60,12 @@ def segmenter(tiny_tts_corpus, tmp_path_factory):
     losses = metric_column(run / "run", "train/loss")
     assert len(losses) == 12 and losses[-1] < losses[0]
     assert all(v >= 0 for v in metric_column(run / "run", "val/boundary_ms"))
-    bundle = export(run / "run" / "ckpt" / "last.ckpt", run / "bundle")
-    return speechzoo.load(bundle.parent, device="cpu")
+    return export(run / "run" / "ckpt" / "last.ckpt", run / "bundle").parent
+
+
+@pytest.fixture(scope="module")
+def segmenter(segmenter_bundle):
+    return speechzoo.load(segmenter_bundle, device="cpu")
 
 
 def test_debug_recipe_trains_and_aligns_inside_the_audio(segmenter, tiny_tts_corpus):
@@ -82,3 +88,31 @@ def test_bad_input_is_a_clear_error(segmenter, tiny_tts_corpus):
         segmenter.align(entry["audio_filepath"])
     with pytest.raises(TextError):
         segmenter.align(entry["audio_filepath"], text="   ")
+
+
+def test_frame_durations_add_up_to_the_clip():
+    # Phonemes start at 0 (implied), 0.05 and 0.12 s; the last ends at 0.2 s; 0.3 s of audio.
+    assert frame_durations([0.05, 0.12, 0.2], 0.3, 0.01) == [5, 7, 8, 10]
+    assert sum(frame_durations([0.2, 0.1, 0.5], 0.4, 0.01)) == 40  # never negative
+    assert min(frame_durations([0.2, 0.1, 0.5], 0.4, 0.01)) == 0
+
+
+def test_aligned_corpus_gets_durations_a_tts_dataset_reads(segmenter_bundle, tiny_tts_corpus,
+                                                           tmp_path):
+    from speechzoo.data.datasets import TTSDataset
+    from speechzoo.text.phonemes import tokenizer
+
+    source = tmp_path / "plain"
+    source.mkdir()
+    for split in ("train", "test"):  # text only, as LJ Speech's manifests are
+        rows = [{k: e[k] for k in ("audio_filepath", "duration", "text")}
+                for e in read_manifest(tiny_tts_corpus / f"{split}.jsonl")]
+        write_manifest(source / f"{split}.jsonl", rows)
+    out = prepare("aligned", source, model=str(segmenter_bundle))
+    assert out == tmp_path / "plain-aligned"
+    entries = read_manifest(out / "test.jsonl", ("phonemes", "durations"))
+    assert entries and all(len(e["durations"]) == len(e["phonemes"]) + 1 for e in entries)
+    data = TTSDataset(entries, tokenizer(), 22050, 256, 0)
+    item = data[0]
+    assert len(item["audio"]) == int(item["durations"].sum()) * 256
+    assert int(item["durations"].sum()) == int(entries[0]["duration"] / (256 / 22050))

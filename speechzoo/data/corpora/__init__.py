@@ -75,6 +75,12 @@ CORPORA: dict[str, Corpus] = {c.name: c for c in (
            options=(Option("sample_rate", int, 22050, "the corpus' sample rate (default: "
                            "22050)"),
                     Option("hop", int, 256, "samples per duration frame (default: 256)"))),
+    Corpus("aligned", "Phoneme durations for a TTS corpus without them (LJ Speech) from Deep "
+           "Voice's segmentation model; writes CORPUS_DIR-aligned",
+           "speechzoo.data.corpora.aligned:prepare",
+           source="the prepared corpus folder (its train/dev/test.jsonl with text)",
+           options=(Option("model", str, "deepvoice-segmentation-en", "the segmentation "
+                           "bundle (default: deepvoice-segmentation-en)"),)),
     Corpus("synth-piano", "Piano music (music21 scores played expressively, plus generated "
            "exercises) rendered by FluidSynth SoundFonts, with a held-out TiMidity++ piano "
            "(generated, ~15 min; needs apt fluidsynth timidity freepats csound-soundfont)",
