@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_synthesize(sub)
     _add_transcribe_piano(sub)
     _add_phonemize(sub)
+    _add_align(sub)
     _add_prepare(sub)
     _add_export(sub)
     _add_lm(sub)
@@ -218,6 +219,25 @@ def _phonemize(args: argparse.Namespace) -> None:
                                 stress=not args.no_stress, ipa=args.ipa)
     for word, pron in zip(args.words, prons, strict=True):
         print(f"{word}\t{' '.join(pron)}")
+
+
+def _add_align(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("align", help="where each phoneme of a recording is (Deep Voice's "
+                       "segmentation model)",
+                       description="Print each phoneme of the text with its start and end in "
+                       "seconds, found by a segmentation model in the recording: "
+                       "PHONEME<TAB>START<TAB>END per line.")
+    s.add_argument("audio", help="the recording (any format soundfile reads)")
+    s.add_argument("text", help="what it says (phonemised as the TTS models read it)")
+    s.add_argument("--model", default="deepvoice-segmentation-en",
+                   help="a segmentation bundle (default deepvoice-segmentation-en)")
+
+
+def _align(args: argparse.Namespace) -> None:
+    from speechzoo.pipelines import load
+
+    for seg in load(args.model, device="cpu").align(args.audio, text=args.text):
+        print(f"{seg.phoneme}\t{seg.start:.3f}\t{seg.end:.3f}")
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -476,6 +496,8 @@ def _run(argv: list[str]) -> int:
         _transcribe_piano(args)
     elif args.command == "phonemize":
         _phonemize(args)
+    elif args.command == "align":
+        _align(args)
     elif args.command == "prepare":
         from speechzoo.data.corpora import CORPORA, prepare
 

@@ -116,3 +116,12 @@ def test_aligned_corpus_gets_durations_a_tts_dataset_reads(segmenter_bundle, tin
     item = data[0]
     assert len(item["audio"]) == int(item["durations"].sum()) * 256
     assert int(item["durations"].sum()) == int(entries[0]["duration"] / (256 / 22050))
+
+
+def test_cli_prints_each_phoneme_with_its_span(segmenter_bundle, tiny_tts_corpus, capsys):
+    from speechzoo.cli import main
+
+    entry = read_manifest(tiny_tts_corpus / "test.jsonl")[0]
+    main(["align", entry["audio_filepath"], entry["text"], "--model", str(segmenter_bundle)])
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert rows and all(len(r) == 3 and float(r[1]) <= float(r[2]) for r in rows)
