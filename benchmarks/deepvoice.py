@@ -20,7 +20,8 @@ and the error of the boundaries read from the pair peaks of the forced alignment
 Piper's own alignment (median, mean, share within 20 ms).
 
   python benchmarks/deepvoice.py --write                          # every stage
-  python benchmarks/deepvoice.py --stages prosody --prosody deepvoice-prosody-en RUN.ckpt --write
+  python benchmarks/deepvoice.py --stages prosody --prosody deepvoice-prosody-en \
+      forward-only=FWD.ckpt regression=REG.ckpt --write
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ def prosody(models: list[str], batch: int = 32) -> dict:
                  "symbol_mean_duration_mae_ms": round(duration_mae_ms(
                      np.array(floor), np.array(truth), frame), 2)}
     print(f"prosody: per-symbol mean duration MAE {out['symbol_mean_duration_mae_ms']} ms")
-    for name in models:
+    for spec in models:
+        label, _, name = spec.rpartition("=")
         predictor = speechzoo.load(name, device="cpu")
         config = predictor.model.config
         data = ProsodyDataset(entries, phoneme_tokenizer(), config["f0_points"],
@@ -122,8 +124,8 @@ def prosody(models: list[str], batch: int = 32) -> dict:
                                                         frame), 2),
                "voicing_accuracy": round(accuracy, 4), "f0_rmse_cents": round(cents, 1),
                "sentences_per_second": round(len(entries) / seconds, 1)}
-        out[name] = res
-        print(f"prosody {name}: {res}", flush=True)
+        out[label or name] = res
+        print(f"prosody {label or name}: {res}", flush=True)
     return out
 
 
@@ -162,7 +164,7 @@ def main() -> None:
                    choices=["g2p", "prosody", "segmentation"])
     p.add_argument("--g2p", default="g2p-en", help="G2P bundle or checkpoint")
     p.add_argument("--prosody", nargs="+", default=["deepvoice-prosody-en"],
-                   help="duration/F0 bundles or checkpoints")
+                   help="duration/F0 bundles or checkpoints, each as NAME or LABEL=NAME")
     p.add_argument("--segmentation", default="deepvoice-segmentation-en",
                    help="segmentation bundle or checkpoint")
     p.add_argument("--beams", type=int, nargs="+", default=[5, 1])
@@ -183,7 +185,7 @@ def main() -> None:
                     "g2p.wer_no_stress": best["wer_no_stress"]})
     if "prosody" in args.stages:
         res["prosody"] = prosody(args.prosody)
-        first = res["prosody"][args.prosody[0]]
+        first = res["prosody"][args.prosody[0].rpartition("=")[0] or args.prosody[0]]
         res.update({"duration.mae_ms": first["duration_mae_ms"],
                     "voicing.accuracy": first["voicing_accuracy"],
                     "f0.rmse_cents": first["f0_rmse_cents"]})
