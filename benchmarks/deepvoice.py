@@ -17,7 +17,8 @@ sentences as a floor any model must beat. The paper's duration MAE: 38 ms.
 
 Segmentation (section 3.1): the same test sentences: pair error rate of the greedy CTC output,
 and the error of the boundaries read from the pair peaks of the forced alignment against
-Piper's own alignment (median, mean, share within 20 ms).
+Piper's own alignment (median, mean, share within 20 ms), after the bundle's boundary offset
+(``--calibrate BUNDLE``: the median signed error on the dev sentences, written into it).
 
   python benchmarks/deepvoice.py --write                          # every stage
   python benchmarks/deepvoice.py --stages prosody --prosody deepvoice-prosody-en \
@@ -38,11 +39,12 @@ import torch
 from asr import machine, n_params, save_results  # benchmarks/asr.py, beside this script
 
 import speechzoo
+from speechzoo.checkpoints import read_bundle, write_bundle
 from speechzoo.data.collate import collate
 from speechzoo.data.corpora import ensure_corpus
 from speechzoo.data.manifest import read_manifest
 from speechzoo.data.prosody import ProsodyDataset
-from speechzoo.data.segmentation import SegmentationDataset
+from speechzoo.data.segmentation import SegmentationDataset, true_boundaries
 from speechzoo.decoding.ctc import ctc_greedy
 from speechzoo.metrics import (
     boundary_errors_ms,
@@ -129,6 +131,30 @@ def prosody(models: list[str], batch: int = 32) -> dict:
     return out
 
 
+def calibrate(folder: str) -> float:
+    """The median signed boundary error on the dev split, written into the bundle as its
+    ``boundary_offset`` (subtracted from every boundary from then on)."""
+    corpus = ensure_corpus("synth-tts-en")
+    entries = read_manifest(corpus / "dev.jsonl", ("phonemes", "durations"))
+    bundle = read_bundle(folder)
+    segmenter = speechzoo.load(folder, device="cpu")
+    segmenter.offset = 0.0
+    signed = []
+    for entry in entries:
+        segments = segmenter.align(entry["audio_filepath"], phonemes=entry["phonemes"])
+        found = np.array([np.nan] + [s.start for s in segments[1:]] + [segments[-1].end])
+        true = true_boundaries(entry["durations"], 256 / 22050)
+        signed.append((found - true)[np.isfinite(true)])
+    offset = -float(np.median(np.concatenate(signed)))
+    bundle.frontend["boundary_offset"] = round(offset, 4)
+    bundle.meta["boundary_offset"] = {"tuned_on": "synth-tts-en dev sentences",
+                                      "by": "benchmarks/deepvoice.py --calibrate",
+                                      "seconds": round(offset, 4)}
+    write_bundle(bundle, folder)
+    print(f"{folder}: boundary offset {offset * 1000:+.1f} ms (dev, {len(entries)} sentences)")
+    return offset
+
+
 def segmentation(model: str) -> dict:
     corpus = ensure_corpus("synth-tts-en")
     entries = read_manifest(corpus / "test.jsonl", ("phonemes", "durations"))
@@ -149,6 +175,7 @@ def segmentation(model: str) -> dict:
     seconds = time.perf_counter() - t0
     errors = np.concatenate(errors)
     out = {"model": model, "parameters": n_params(net), "sentences": len(entries),
+           "boundary_offset_ms": round(segmenter.offset * 1000, 1),
            "boundaries": len(errors), "pair_error_rate": round(token_error_rate(refs, hyps), 4),
            "boundary_median_ms": round(float(np.median(errors)), 1),
            "boundary_mean_ms": round(float(errors.mean()), 1),
@@ -167,6 +194,9 @@ def main() -> None:
                    help="duration/F0 bundles or checkpoints, each as NAME or LABEL=NAME")
     p.add_argument("--segmentation", default="deepvoice-segmentation-en",
                    help="segmentation bundle or checkpoint")
+    p.add_argument("--calibrate", metavar="BUNDLE",
+                   help="first: measure the segmentation bundle folder's boundary offset on "
+                   "the dev split and write it into the bundle")
     p.add_argument("--beams", type=int, nargs="+", default=[5, 1])
     p.add_argument("--limit", type=int, help="first N test words")
     p.add_argument("--threads", type=int, default=1)
@@ -189,6 +219,8 @@ def main() -> None:
         res.update({"duration.mae_ms": first["duration_mae_ms"],
                     "voicing.accuracy": first["voicing_accuracy"],
                     "f0.rmse_cents": first["f0_rmse_cents"]})
+    if args.calibrate:
+        calibrate(args.calibrate)
     if "segmentation" in args.stages:
         res["segmentation"] = segmentation(args.segmentation)
         res.update({"segmentation.pair_error_rate": res["segmentation"]["pair_error_rate"],

@@ -33,13 +33,16 @@ class Segmenter:
     Args:
         model: a ``speechzoo.models.deepspeech2.DeepSpeech2`` trained on phoneme pairs.
         pairs: its pair tokenizer.
+        offset: seconds added to every boundary: CTC places a pair's peak consistently early
+            or late, and ``benchmarks/deepvoice.py --calibrate`` measures by how much on the
+            dev split and stores it in the bundle.
         device: where the network runs.
     """
 
-    def __init__(self, model: torch.nn.Module, pairs: PhonemeTokenizer,
+    def __init__(self, model: torch.nn.Module, pairs: PhonemeTokenizer, offset: float = 0.0,
                  device: str | torch.device = "cpu") -> None:
         self.device = torch.device(device)
-        self.model, self.pairs = model.eval().to(self.device), pairs
+        self.model, self.pairs, self.offset = model.eval().to(self.device), pairs, offset
         self.sample_rate: int = model.sample_rate
 
     @classmethod
@@ -48,14 +51,15 @@ class Segmenter:
             raise CheckpointError(f"{bundle.source} is not a segmentation bundle (task "
                                   f"{bundle.task!r})")
         return cls(bundle.build("segmenter"), tokenizer_from_dict(bundle.frontend["pairs"]),
-                   device)
+                   float(bundle.frontend.get("boundary_offset", 0.0)), device)
 
     @torch.inference_mode()
     def align(self, audio: str | np.ndarray, text: str | None = None,
               phonemes: Sequence[str] | None = None,
               sample_rate: int | None = None) -> list[Segment]:
         """Each phoneme's span: from the peak of the pair that begins it to the peak of the
-        pair that ends it (section 3.1).
+        pair that ends it (section 3.1), shifted by the bundle's calibrated ``offset`` and kept
+        inside the audio and in order.
 
         Args:
             audio: a file, or samples with their ``sample_rate``.
@@ -78,7 +82,8 @@ class Segmenter:
                              f"frames of {self.model.frame_seconds * 1000:.0f} ms; the audio "
                              f"gives {int(frames[0])}: is it the right recording?")
         peaks = peak_frames(log_probs[0, :int(frames[0])], ids, self.pairs.blank)
-        times = self.model.frame_centre(torch.tensor(peaks)).tolist()
+        times = self.model.frame_centre(torch.tensor(peaks)).numpy() + self.offset
+        times = np.maximum.accumulate(times.clip(0.0, len(wav) / self.sample_rate)).tolist()
         return [Segment(s, a, b) for s, a, b in zip(symbols, times[:-1], times[1:], strict=True)]
 
     def _waveform(self, audio: str | np.ndarray, sample_rate: int | None) -> np.ndarray:

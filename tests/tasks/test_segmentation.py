@@ -125,3 +125,17 @@ def test_cli_prints_each_phoneme_with_its_span(segmenter_bundle, tiny_tts_corpus
     main(["align", entry["audio_filepath"], entry["text"], "--model", str(segmenter_bundle)])
     rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
     assert rows and all(len(r) == 3 and float(r[1]) <= float(r[2]) for r in rows)
+
+
+def test_calibrated_offset_shifts_boundaries_inside_the_audio(segmenter, tiny_tts_corpus):
+    from speechzoo.pipelines.segmentation import Segmenter
+
+    entry = read_manifest(tiny_tts_corpus / "test.jsonl")[0]
+    plain = segmenter.align(entry["audio_filepath"], phonemes=entry["phonemes"])
+    shifted = Segmenter(segmenter.model, segmenter.pairs, offset=0.02).align(
+        entry["audio_filepath"], phonemes=entry["phonemes"])
+    for a, b in zip(plain, shifted, strict=True):
+        assert b.start == pytest.approx(min(a.start + 0.02, entry["duration"]), abs=1e-6)
+    late = Segmenter(segmenter.model, segmenter.pairs, offset=100.0).align(
+        entry["audio_filepath"], phonemes=entry["phonemes"])
+    assert all(s.start == s.end == pytest.approx(entry["duration"], abs=0.01) for s in late)
