@@ -85,6 +85,12 @@ def _batches(data, size: int):
         yield collate([data[j] for j in range(i, min(len(data), i + size))])
 
 
+def _labelled(spec: str) -> tuple[str, str]:
+    """``LABEL=NAME`` -> (label, name); a bare name (a path may hold ``=``) -> ("", name)."""
+    label, sep, name = spec.partition("=")
+    return (label, name) if sep and "/" not in label else ("", spec)
+
+
 def prosody(models: list[str], batch: int = 32) -> dict:
     corpus = ensure_corpus("synth-tts-en-f0")
     entries = read_manifest(corpus / "test.jsonl", ProsodyDataset.required)
@@ -102,7 +108,7 @@ def prosody(models: list[str], batch: int = 32) -> dict:
                      np.array(floor), np.array(truth), frame), 2)}
     print(f"prosody: per-symbol mean duration MAE {out['symbol_mean_duration_mae_ms']} ms")
     for spec in models:
-        label, _, name = spec.rpartition("=")
+        label, name = _labelled(spec)
         predictor = speechzoo.load(name, device="cpu")
         config = predictor.model.config
         data = ProsodyDataset(entries, phoneme_tokenizer(), config["f0_points"],
@@ -215,7 +221,7 @@ def main() -> None:
                     "g2p.wer_no_stress": best["wer_no_stress"]})
     if "prosody" in args.stages:
         res["prosody"] = prosody(args.prosody)
-        first = res["prosody"][args.prosody[0].rpartition("=")[0] or args.prosody[0]]
+        first = res["prosody"][_labelled(args.prosody[0])[0] or args.prosody[0]]
         res.update({"duration.mae_ms": first["duration_mae_ms"],
                     "voicing.accuracy": first["voicing_accuracy"],
                     "f0.rmse_cents": first["f0_rmse_cents"]})
