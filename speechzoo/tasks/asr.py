@@ -17,6 +17,7 @@ from speechzoo.data.datasets import SpeechDataset
 from speechzoo.decoding.ctc import greedy_transcripts
 from speechzoo.errors import ConfigError
 from speechzoo.losses import ctc_loss
+from speechzoo.tasks.data import bind_dataset
 from speechzoo.tasks.optim import adamw_warmup_anneal, check_anneal
 from speechzoo.text.english import CHARACTERS
 from speechzoo.text.tokenizers import CharTokenizer
@@ -73,10 +74,7 @@ class ASRTask(L.LightningModule):
         self.test_wer, self.test_cer = WordErrorRate(), CharErrorRate()
 
     def setup(self, stage: str) -> None:
-        dm = getattr(self.trainer, "datamodule", None)
-        if hasattr(dm, "bind"):
-            # The data take the task's tokenizer and the model's sample rate: one source.
-            dm.bind(self.dataset, SpeechDataset.required)
+        bind_dataset(self.trainer, self.dataset, SpeechDataset.required)
 
     def dataset(self, entries: list[dict], source: str) -> SpeechDataset:
         """Manifest entries -> this task's dataset (labels from its tokenizer, audio at the

@@ -143,3 +143,11 @@ class ManifestDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test")
+
+
+def bind_dataset(trainer: Any, make_dataset: MakeDataset, required: Sequence[str]) -> None:
+    """A task's ``setup``: give the trainer's data module (if it is speechzoo's, which builds
+    each split through ``bind``) the task's dataset maker and the manifest fields it needs."""
+    dm = getattr(trainer, "datamodule", None)
+    if hasattr(dm, "bind"):
+        dm.bind(make_dataset, required)

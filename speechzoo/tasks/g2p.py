@@ -13,6 +13,7 @@ from speechzoo.data.g2p import PronunciationDataset
 from speechzoo.errors import ConfigError
 from speechzoo.losses import sequence_cross_entropy
 from speechzoo.metrics import pronunciation_error_rates
+from speechzoo.tasks.data import bind_dataset
 from speechzoo.tasks.optim import adamw_warmup_anneal, check_anneal
 from speechzoo.text.lexicon import ARPABET, GRAPHEMES
 from speechzoo.text.tokenizers import CharTokenizer, PhonemeTokenizer
@@ -58,9 +59,7 @@ class G2PTask(L.LightningModule):
         self.save_hyperparameters(ignore=["model"])
 
     def setup(self, stage: str) -> None:
-        dm = getattr(self.trainer, "datamodule", None)
-        if hasattr(dm, "bind"):
-            dm.bind(self.dataset, PronunciationDataset.required)
+        bind_dataset(self.trainer, self.dataset, PronunciationDataset.required)
 
     def dataset(self, entries: list[dict], source: str) -> PronunciationDataset:
         return PronunciationDataset(entries, self.graphemes, self.phonemes, source)

@@ -21,6 +21,7 @@ from speechzoo.losses import onsets_frames_loss
 from speechzoo.metrics import mean_metrics, piano_metrics
 from speechzoo.music import HOP_SECONDS, PIANO_MEL, PIANO_PAD, Notes
 from speechzoo.pipelines.piano import logits_to_probabilities
+from speechzoo.tasks.data import bind_dataset
 from speechzoo.tasks.optim import adamw_warmup_anneal, check_anneal
 
 LABELS = ("onset", "offset", "frame", "velocity")
@@ -95,9 +96,7 @@ class PianoTask(L.LightningModule):
         self.save_hyperparameters(ignore=["model", "augment"])
 
     def setup(self, stage: str) -> None:
-        dm = getattr(self.trainer, "datamodule", None)
-        if hasattr(dm, "bind"):
-            dm.bind(self.dataset, PianoDataset.required)
+        bind_dataset(self.trainer, self.dataset, PianoDataset.required)
 
     def dataset(self, entries: list[dict], source: str) -> PianoDataset:
         return PianoDataset(entries, source)

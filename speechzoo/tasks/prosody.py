@@ -16,6 +16,7 @@ from speechzoo.errors import ConfigError
 from speechzoo.layers.normalization import length_mask
 from speechzoo.losses import voicing_f0_loss
 from speechzoo.metrics import duration_mae_ms, voicing_f0_errors
+from speechzoo.tasks.data import bind_dataset
 from speechzoo.tasks.optim import adamw_warmup_anneal, check_anneal
 from speechzoo.text.phonemes import tokenizer as phoneme_tokenizer
 
@@ -47,9 +48,7 @@ class DurationF0Task(L.LightningModule):
         self.save_hyperparameters(ignore=["model"])
 
     def setup(self, stage: str) -> None:
-        dm = getattr(self.trainer, "datamodule", None)
-        if hasattr(dm, "bind"):
-            dm.bind(self.dataset, ProsodyDataset.required)
+        bind_dataset(self.trainer, self.dataset, ProsodyDataset.required)
 
     def dataset(self, entries: list[dict], source: str) -> ProsodyDataset:
         c = self.prosody.config

@@ -17,6 +17,7 @@ from speechzoo.decoding.ctc import ctc_greedy, peak_frames
 from speechzoo.errors import ConfigError
 from speechzoo.losses import ctc_loss
 from speechzoo.metrics import boundary_errors_ms, token_error_rate
+from speechzoo.tasks.data import bind_dataset
 from speechzoo.tasks.optim import adamw_warmup_anneal, check_anneal
 
 
@@ -45,9 +46,7 @@ class SegmentationTask(L.LightningModule):
         self.save_hyperparameters(ignore=["model"])
 
     def setup(self, stage: str) -> None:
-        dm = getattr(self.trainer, "datamodule", None)
-        if hasattr(dm, "bind"):
-            dm.bind(self.dataset, SegmentationDataset.required)
+        bind_dataset(self.trainer, self.dataset, SegmentationDataset.required)
 
     def dataset(self, entries: list[dict], source: str) -> SegmentationDataset:
         return SegmentationDataset(entries, self.segmenter.sample_rate,

@@ -16,6 +16,7 @@ from speechzoo.errors import ConfigError
 from speechzoo.features import TTS_MEL, TTS_PAD, Spectrogram
 from speechzoo.losses import duration_loss, mel_loss, utterance_duration_loss
 from speechzoo.metrics import duration_mae_ms
+from speechzoo.tasks.data import bind_dataset
 from speechzoo.tasks.optim import adamw_warmup_anneal, check_anneal
 from speechzoo.text.phonemes import tokenizer as phoneme_tokenizer
 
@@ -64,9 +65,7 @@ class TTSTask(L.LightningModule):
         self.save_hyperparameters(ignore=["model"])
 
     def setup(self, stage: str) -> None:
-        dm = getattr(self.trainer, "datamodule", None)
-        if hasattr(dm, "bind"):
-            dm.bind(self.dataset, TTSDataset.required)
+        bind_dataset(self.trainer, self.dataset, TTSDataset.required)
 
     def dataset(self, entries: list[dict], source: str) -> TTSDataset:
         return TTSDataset(entries, self.tokenizer, self.features.sample_rate, self.features.hop,

@@ -19,6 +19,7 @@ from speechzoo.data.datasets import TTSDataset
 from speechzoo.errors import ConfigError
 from speechzoo.features import TTS_MEL, TTS_PAD, Spectrogram
 from speechzoo.losses import distillation_kl, power_loss
+from speechzoo.tasks.data import bind_dataset
 from speechzoo.tasks.optim import adamw_warmup_anneal, check_anneal
 from speechzoo.text.phonemes import tokenizer as phoneme_tokenizer
 
@@ -68,9 +69,7 @@ class _VocoderTask(L.LightningModule):
                               f"{self.features.sample_rate} Hz")
 
     def setup(self, stage: str) -> None:
-        dm = getattr(self.trainer, "datamodule", None)
-        if hasattr(dm, "bind"):
-            dm.bind(self.dataset, TTSDataset.required)
+        bind_dataset(self.trainer, self.dataset, TTSDataset.required)
 
     def dataset(self, entries: list[dict], source: str) -> TTSDataset:
         return TTSDataset(entries, self.tokenizer, self.features.sample_rate, self.features.hop,
