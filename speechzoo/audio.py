@@ -97,6 +97,25 @@ def as_mono(waveform: np.ndarray | torch.Tensor) -> np.ndarray:
     return wav.astype(np.float32, copy=False)
 
 
+def waveform_at(audio: str | os.PathLike | np.ndarray | torch.Tensor, rate: int,
+                sample_rate: int | None = None) -> np.ndarray:
+    """What a pipeline is given -> mono float32 samples at ``rate``: a file (read and
+    resampled) or samples with their ``sample_rate`` (mixed to mono and resampled).
+
+    Raises:
+        AudioError: an unreadable or empty file, samples without their rate, or no samples.
+    """
+    if isinstance(audio, (str, os.PathLike)):
+        return load_audio(audio, rate)[0]
+    if sample_rate is None:
+        raise AudioError("a waveform needs its sample_rate: e.g. transcribe(wav, "
+                         "sample_rate=16000)")
+    wav = as_mono(audio)
+    if not len(wav):
+        raise AudioError("the waveform holds no samples")
+    return resample(wav, sample_rate, rate)
+
+
 def resample(wav: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
     """Band-limited resampling (torchaudio's windowed sinc)."""
     if orig_rate <= 0:

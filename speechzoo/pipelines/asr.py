@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from speechzoo.audio import as_mono, load_audio, resample
+from speechzoo.audio import waveform_at
 from speechzoo.checkpoints import CHECKPOINT, Bundle
 from speechzoo.data.manifest import read_manifest
 from speechzoo.decoding.ctc import align, ctc_greedy, word_spans
@@ -208,11 +208,7 @@ class SpeechRecognizer:
     # Reading audio
 
     def _waveform(self, audio: Any, sample_rate: int | None) -> np.ndarray:
-        if isinstance(audio, (str, os.PathLike)):
-            return load_audio(audio, self.sample_rate)[0]
-        if sample_rate is None:
-            raise AudioError("a waveform needs its sample_rate: transcribe(wav, sample_rate=...)")
-        return resample(as_mono(audio), sample_rate, self.sample_rate)
+        return waveform_at(audio, self.sample_rate, sample_rate)
 
     def _inputs(self, audio: Any, sample_rate: int | None) -> tuple[bool, list[np.ndarray]]:
         """Whether ``audio`` is one recording, and the waveform(s) at the model's rate."""

@@ -11,7 +11,6 @@ across a cut is one note. Windows start on frame boundaries of the one frame gri
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -19,10 +18,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from speechzoo.audio import as_mono, load_audio, resample
+from speechzoo.audio import waveform_at
 from speechzoo.checkpoints import Bundle
 from speechzoo.decoding.notes import extract_notes
-from speechzoo.errors import AudioError, CheckpointError
+from speechzoo.errors import CheckpointError
 from speechzoo.features import Spectrogram
 from speechzoo.music import HOP, HOP_SECONDS, MIN_MIDI, N_KEYS, Notes, notes_to_midi
 
@@ -114,7 +113,7 @@ class PianoTranscriber:
         """Per-frame head outputs of a recording: ``{"onset", "offset", "frame",
         "velocity"}`` -> (frames, 88) float16 arrays (None for a head the model lacks), one
         frame per 32 ms (the last one partial)."""
-        wav = self._waveform(audio, sample_rate)
+        wav = waveform_at(audio, self.sample_rate, sample_rate)
         n = -(-len(wav) // HOP)
         padded = np.pad(wav, (self.pad, self.pad + n * HOP - len(wav)))
         keep = int(round(self.window_seconds / HOP_SECONDS))
@@ -136,15 +135,6 @@ class PianoTranscriber:
         return {k: np.concatenate(v) if v else None
                 for k, v in parts.items()}
 
-    def _waveform(self, audio: Any, sample_rate: int | None) -> np.ndarray:
-        if isinstance(audio, (str, os.PathLike)):
-            return load_audio(audio, self.sample_rate)[0]
-        if sample_rate is None:
-            raise AudioError("a waveform needs its sample_rate: transcribe(wav, sample_rate=...)")
-        wav = as_mono(audio)
-        if not len(wav):
-            raise AudioError("the waveform holds no samples")
-        return resample(wav, sample_rate, self.sample_rate)
 
     def plot(self, probs: dict[str, np.ndarray | None], notes: Notes):
         """A figure: the decoded notes over the frame probabilities (piano rolls)."""

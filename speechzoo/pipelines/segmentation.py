@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from speechzoo.audio import load_audio, resample
+from speechzoo.audio import waveform_at
 from speechzoo.checkpoints import Bundle
 from speechzoo.data.segmentation import phoneme_pairs
 from speechzoo.decoding.ctc import frames_needed, peak_frames
@@ -74,7 +74,9 @@ class Segmenter:
             raise TextError("give either text or phonemes")
         symbols = phonemize(text, glides=True) if text is not None else list(phonemes)
         ids = self.pairs.encode(phoneme_pairs(symbols))
-        wav = self._waveform(audio, sample_rate)
+        wav = waveform_at(audio, self.sample_rate, sample_rate)
+        if float(np.abs(wav).max()) < 1e-4:
+            raise AudioError("the audio is silent: there is no speech to segment")
         x = torch.from_numpy(wav)[None].to(self.device)
         log_probs, frames = self.model(x, torch.tensor([len(wav)], device=self.device))
         if frames_needed(ids) > int(frames[0]):
@@ -85,16 +87,3 @@ class Segmenter:
         times = self.model.frame_centre(torch.tensor(peaks)).numpy() + self.offset
         times = np.maximum.accumulate(times.clip(0.0, len(wav) / self.sample_rate)).tolist()
         return [Segment(s, a, b) for s, a, b in zip(symbols, times[:-1], times[1:], strict=True)]
-
-    def _waveform(self, audio: str | np.ndarray, sample_rate: int | None) -> np.ndarray:
-        if isinstance(audio, str):
-            wav, _ = load_audio(audio, self.sample_rate)
-        else:
-            if sample_rate is None:
-                raise AudioError("give the sample_rate of the samples")
-            wav = resample(np.asarray(audio, np.float32), sample_rate, self.sample_rate)
-        if not len(wav):
-            raise AudioError("the audio holds no samples")
-        if float(np.abs(wav).max()) < 1e-4:
-            raise AudioError("the audio is silent: there is no speech to segment")
-        return wav.astype(np.float32, copy=False)
