@@ -1,6 +1,6 @@
-"""Deep Voice's stages, measured (arXiv 1702.07825): grapheme-to-phoneme, duration/F0 and
-segmentation. Each ``--stages`` entry re-measures that stage and updates its part of the
-results file; the others' stay as they were.
+"""Deep Voice's stages, measured (arXiv 1702.07825): grapheme-to-phoneme, duration/F0,
+segmentation, audio synthesis and the whole pipeline. Each ``--stages`` entry re-measures
+that stage and updates its part of the results file; the others' stay as they were.
 
 G2P: the held-out CMUdict test words (``speechzoo.text.lexicon``: 10% of the words, never
 trained on or used to choose a checkpoint), decoded by beam search (the paper's width 5, and
@@ -19,6 +19,18 @@ Segmentation (section 3.1): the same test sentences: pair error rate of the gree
 and the error of the boundaries read from the pair peaks of the forced alignment against
 Piper's own alignment (median, mean, share within 20 ms), after the bundle's boundary offset
 (``--calibrate BUNDLE``: the median signed error on the dev sentences, written into it).
+
+Audio synthesis (section 3.4): the teacher-forced NLL (nats per sample; a uniform guess over
+256 mu-law levels is 5.55) of the first ``--texts`` test clips given their true phonemes,
+durations and F0 contours.
+
+Pipeline (section 3): the first ``--texts`` test sentences spoken from text by
+``deepvoice-en`` (G2P, duration/F0, audio synthesis) and by Non-Attentive Tacotron
+(``--nat``, its default vocoder), judged by the recogniser of the TTS benchmark
+(``speechzoo.judge``: pocketsphinx, never trained here) beside the corpus audio of the same
+sentences; also the audio synthesis model given the true prosody (the gap to the pipeline is
+the predicted prosody's). Real-time factor: synthesis seconds per audio second, text to
+waveform, one thread, one text per call.
 
   python benchmarks/deepvoice.py --write                          # every stage
   python benchmarks/deepvoice.py --stages prosody --prosody deepvoice-prosody-en \
@@ -39,13 +51,15 @@ import torch
 from asr import machine, n_params, save_results  # benchmarks/asr.py, beside this script
 
 import speechzoo
+from speechzoo.audio import load_audio
 from speechzoo.checkpoints import read_bundle, write_bundle
 from speechzoo.data.collate import collate
 from speechzoo.data.corpora import ensure_corpus
 from speechzoo.data.manifest import read_manifest
-from speechzoo.data.prosody import ProsodyDataset
+from speechzoo.data.prosody import ProsodyDataset, SynthesisDataset
 from speechzoo.data.segmentation import SegmentationDataset, true_boundaries
 from speechzoo.decoding.ctc import ctc_greedy
+from speechzoo.judge import Judge, normalize_text
 from speechzoo.metrics import (
     boundary_errors_ms,
     duration_mae_ms,
@@ -53,6 +67,8 @@ from speechzoo.metrics import (
     token_error_rate,
     voicing_f0_errors,
 )
+from speechzoo.pipelines.prosody import Prosody
+from speechzoo.text.english import normalize
 from speechzoo.text.lexicon import lexicon, split_words
 from speechzoo.text.phonemes import tokenizer as phoneme_tokenizer
 
@@ -191,10 +207,75 @@ def segmentation(model: str) -> dict:
     return out
 
 
+def _test_entries(texts: int) -> list[dict]:
+    corpus = ensure_corpus("synth-tts-en-f0")
+    return read_manifest(corpus / "test.jsonl", SynthesisDataset.required)[:texts]
+
+
+def synthesis(model: str, texts: int) -> dict:
+    dv = speechzoo.load(model, device="cpu")
+    net = dv.model
+    data = SynthesisDataset(_test_entries(texts), phoneme_tokenizer(), net.sample_rate,
+                            net.hop_length, reference_hz=net.f0_reference_hz)
+    nll, samples = 0.0, 0
+    for item in data:
+        n = torch.tensor([len(item["frame_tokens"])])
+        with torch.inference_mode():
+            cond = net.condition(item["frame_tokens"][None], item["frame_features"][None], n)
+            audio = item["audio"][None]
+            nll -= float(net.log_prob(net(audio, cond), audio).sum())
+        samples += audio.shape[-1]
+    out = {"model": model, "parameters": n_params(net), "clips": len(data),
+           "nll_nats_per_sample": round(nll / samples, 4),
+           "uniform_nats_per_sample": round(float(np.log(net.classes)), 4)}
+    print(f"synthesis {model}: {out}", flush=True)
+    return out
+
+
+def _true_prosody(entry: dict, points: int, frame: float) -> Prosody:
+    """The corpus' own durations and F0 contours as a Prosody, what the pipeline predicts."""
+    item = ProsodyDataset([entry], phoneme_tokenizer(), points).items[0]
+    return Prosody([*entry["phonemes"], "<end>"], item["frames"].numpy() * frame,
+                   item["voiced"].numpy(), 100.0 * 2.0 ** item["f0"].numpy())
+
+
+def _timed(tts, texts: list[str]) -> tuple[list[np.ndarray], float]:
+    wavs, t0 = [], time.perf_counter()
+    for text in texts:
+        wavs.append(tts.synthesize(text).waveform)
+    seconds = time.perf_counter() - t0
+    return wavs, round(seconds / (sum(len(w) for w in wavs) / tts.sample_rate), 4)
+
+
+def pipeline(model: str, nat: str, texts: int) -> dict:
+    entries = _test_entries(texts)
+    spoken = [normalize_text(normalize(e["text"], tts=True)) for e in entries]
+    judge, rate = Judge(), 22050
+    refs = [load_audio(e["audio_filepath"], rate)[0] for e in entries]
+
+    def judged(wavs: list[np.ndarray]) -> dict:
+        return {k: round(v, 4) for k, v in judge.robustness(spoken, wavs, rate).items()}
+
+    out: dict = {"model": model, "nat": nat, "texts": len(entries),
+                 "corpus_audio": judged(refs)}
+    dv = speechzoo.load(model, device="cpu")
+    wavs, rtf = _timed(dv, [e["text"] for e in entries])
+    out["deepvoice"] = {**judged(wavs), "rtf": rtf}
+    print(f"pipeline deepvoice: {out['deepvoice']}", flush=True)
+    true = [_true_prosody(e, dv.prosody.model.config["f0_points"], dv.frame_seconds)
+            for e in entries]
+    out["deepvoice_true_prosody"] = judged(dv.vocode(true))
+    nat_tts = speechzoo.load(nat, device="cpu")
+    wavs, rtf = _timed(nat_tts, [e["text"] for e in entries])
+    out["nat"] = {"model": nat, **judged(wavs), "rtf": rtf}
+    print(f"pipeline: {out}", flush=True)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--stages", nargs="+", default=["g2p", "prosody", "segmentation"],
-                   choices=["g2p", "prosody", "segmentation"])
+    stages = ["g2p", "prosody", "segmentation", "synthesis", "pipeline"]
+    p.add_argument("--stages", nargs="+", default=stages, choices=stages)
     p.add_argument("--g2p", default="g2p-en", help="G2P bundle or checkpoint")
     p.add_argument("--prosody", nargs="+", default=["deepvoice-prosody-en"],
                    help="duration/F0 bundles or checkpoints, each as NAME or LABEL=NAME")
@@ -203,6 +284,10 @@ def main() -> None:
     p.add_argument("--calibrate", metavar="BUNDLE",
                    help="first: measure the segmentation bundle folder's boundary offset on "
                    "the dev split and write it into the bundle")
+    p.add_argument("--deepvoice", default="deepvoice-en", help="Deep Voice bundle")
+    p.add_argument("--nat", default="nat-en", help="the Non-Attentive Tacotron peer")
+    p.add_argument("--texts", type=int, default=12,
+                   help="test sentences for the synthesis and pipeline stages")
     p.add_argument("--beams", type=int, nargs="+", default=[5, 1])
     p.add_argument("--limit", type=int, help="first N test words")
     p.add_argument("--threads", type=int, default=1)
@@ -231,6 +316,14 @@ def main() -> None:
         res["segmentation"] = segmentation(args.segmentation)
         res.update({"segmentation.pair_error_rate": res["segmentation"]["pair_error_rate"],
                     "segmentation.boundary_ms": res["segmentation"]["boundary_median_ms"]})
+    if "synthesis" in args.stages:
+        res["synthesis"] = synthesis(args.deepvoice, args.texts)
+        res["synthesis.nll"] = res["synthesis"]["nll_nats_per_sample"]
+    if "pipeline" in args.stages:
+        res["pipeline"] = pipeline(args.deepvoice, args.nat, args.texts)
+        res.update({"pipeline.wer": res["pipeline"]["deepvoice"]["wer"],
+                    "pipeline.rtf": res["pipeline"]["deepvoice"]["rtf"],
+                    "pipeline.nat_rtf": res["pipeline"]["nat"]["rtf"]})
     if args.write:
         save_results(res, RESULTS)
 

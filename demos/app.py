@@ -131,13 +131,20 @@ def _pcm16(wav: np.ndarray) -> np.ndarray:
     return (np.clip(wav, -1.0, 1.0) * 32767).astype(np.int16)
 
 
-def _takes_pitch(name: str) -> bool:
-    return "pitch" in inspect.signature(_model(name).synthesize).parameters
+def _takes(name: str, option: str) -> bool:
+    """Whether the synthesiser ``name``'s ``synthesize`` takes ``option``."""
+    return option in inspect.signature(_model(name).synthesize).parameters
 
 
-def pitch_control(name: str) -> dict:
-    """Show the pitch slider only for models whose ``synthesize`` takes a ``pitch``."""
-    return gr.update(visible=bool(name) and _takes_pitch(name))
+def _takes_vocoder(name: str) -> bool:
+    return speechzoo.available_models().get(name) == "tts"
+
+
+def synthesis_controls(name: str) -> tuple[dict, dict]:
+    """The pitch slider for models that shift pitch (Deep Voice), the vocoder choice for
+    text-to-mel models (Deep Voice makes its own waveform)."""
+    return (gr.update(visible=bool(name) and _takes(name, "pitch")),
+            gr.update(visible=bool(name) and _takes_vocoder(name)))
 
 
 def speak(text: str, name: str, vocoder: str, pace: float, pitch: float,
@@ -148,9 +155,12 @@ def speak(text: str, name: str, vocoder: str, pace: float, pitch: float,
     if len(text) > MAX_CHARACTERS:
         raise gr.Error(f"{len(text)} characters; the demo speaks at most {MAX_CHARACTERS} at "
                        "a time.")
-    progress(0.05, desc=f"loading {name} with {vocoder}")
-    tts = _model(name, None if vocoder == GRIFFIN_LIM else vocoder)
-    options = {"pitch": pitch} if _takes_pitch(name) else {}
+    own = vocoder == GRIFFIN_LIM or not _takes_vocoder(name)
+    progress(0.05, desc=f"loading {name}" + ("" if own else f" with {vocoder}"))
+    tts = _model(name, None if own else vocoder)
+    options = {"pitch": pitch} if _takes(name, "pitch") else {}
+    if _takes(name, "progress"):
+        options["progress"] = True  # sample by sample: the bar tracks its samples
     progress(0.2, desc="synthesising")
     try:
         audio, alignment = tts.synthesize(text, pace=pace, alignment=True, **options)
@@ -226,7 +236,7 @@ def _asr_tab() -> None:
 
 
 def _tts_tab(demo: gr.Blocks) -> None:
-    names = _bundles("tts")
+    names = _bundles("tts") + _bundles("deepvoice")
     vocoders = [GRIFFIN_LIM] + _bundles("vocoder")
     with gr.Tab("Text to speech", id="tts"):
         with gr.Row():
@@ -245,8 +255,8 @@ def _tts_tab(demo: gr.Blocks) -> None:
                          buttons=["download"])
         plot = gr.Plot(label="Phoneme durations", elem_id="tts-plot")
         run.click(speak, [text, model, vocoder, pace, pitch], [audio, plot])
-        model.change(pitch_control, model, pitch)
-        demo.load(pitch_control, model, pitch)
+        model.change(synthesis_controls, model, [pitch, vocoder])
+        demo.load(synthesis_controls, model, [pitch, vocoder])
 
 
 def _g2p_tab(names: list[str]) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from typing import TYPE_CHECKING
 
-from speechzoo.errors import SpeechZooError
+from speechzoo.errors import ConfigError, SpeechZooError
 
 if TYPE_CHECKING:
     from speechzoo.results import Transcript
@@ -25,6 +26,7 @@ _EXAMPLES = """examples:
   speechzoo evaluate --model ds2-en my-data/test.jsonl    WER and CER on your manifest
   speechzoo synthesize --model nat-en "Hello, world." -o hello.wav
   speechzoo synthesize --pace 1.5 --plot mel.png -o fast.wav < story.txt
+  speechzoo synthesize --model deepvoice-en --pitch 1.2 "Hi there." -o dv.wav
   speechzoo transcribe-piano piece.wav -o piece.mid --plot roll.png
   speechzoo prepare synth-en --markov 130000             a larger embedded corpus
   speechzoo prepare librispeech /data/LibriSpeech
@@ -137,13 +139,17 @@ def _add_synthesize(sub: argparse._SubParsersAction) -> None:
                        "abbreviations are read out; punctuation pauses) and write a WAV/FLAC.")
     s.add_argument("text", nargs="?", help="the text (default: read standard input)")
     s.add_argument("-o", "--output", required=True, help="the audio file to write (.wav, .flac)")
-    s.add_argument("--model", default="nat-en", help="a tts bundle name or folder (default "
-                   "nat-en)")
+    s.add_argument("--model", default="nat-en", help="a tts bundle name or folder, or "
+                   "deepvoice-en (Deep Voice's five stages; sample by sample, slower than real "
+                   "time) (default nat-en)")
     s.add_argument("--vocoder", help="griffin-lim, or a vocoder bundle (parallel-wavenet-en, "
                    "wavenet-en: slow) (default: the bundle's choice)")
     s.add_argument("--pace", type=float, default=1.0, help="speaking rate: 2 is twice as fast "
                    "(default 1)")
-    s.add_argument("--seed", type=int, default=0, help="the pre-net dropout's draw (default 0)")
+    s.add_argument("--pitch", type=float, help="F0 factor, Deep Voice only: 2 is an octave up "
+                   "(default 1)")
+    s.add_argument("--seed", type=int, default=0, help="the random draw (pre-net dropout, "
+                   "samples) (default 0)")
     s.add_argument("--plot", help="also write the mel spectrogram and alignment as a PNG")
     s.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
 
@@ -153,7 +159,15 @@ def _synthesize(args: argparse.Namespace) -> None:
 
     text = args.text if args.text is not None else sys.stdin.read()
     tts = load(args.model, device=args.device, vocoder=args.vocoder)
-    audio, alignment = tts.synthesize(text, args.pace, seed=args.seed, alignment=True)
+    takes = inspect.signature(tts.synthesize).parameters
+    options = {"progress": True} if "progress" in takes else {}
+    if args.pitch is not None:
+        if "pitch" not in takes:
+            raise ConfigError(f"--pitch: {args.model} cannot shift its pitch; drop --pitch or "
+                              "use --model deepvoice-en")
+        options["pitch"] = args.pitch
+    audio, alignment = tts.synthesize(text, args.pace, seed=args.seed, alignment=True,
+                                      **options)
     audio.save(args.output)
     if args.plot:
         from speechzoo.plots import alignment_figure, save_figure

@@ -63,6 +63,15 @@ def tiny_tts_corpus(tmp_path_factory) -> Path:
                                     train_size=8, workers=1)
 
 
+@pytest.fixture(scope="session")
+def tiny_f0_corpus(tiny_tts_corpus, tmp_path_factory) -> Path:
+    """tiny_tts_corpus with its pyin F0 tracks (a synth-tts-en-f0)."""
+    from speechzoo.data.corpora.f0 import prepare_f0
+
+    return prepare_f0(tiny_tts_corpus, tmp_path_factory.mktemp("f0") / "synth-tts-en-f0",
+                      22050, 256)
+
+
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 

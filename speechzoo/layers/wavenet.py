@@ -171,16 +171,62 @@ class StackState:
         self.input = (_numpy(stack.input.bias), _numpy(stack.input.weight[:, :, 0].T))
         self.head = [(_numpy(m.bias), _numpy(m.weight[:, :, 0].T)) for m in stack.head
                      if isinstance(m, nn.Conv1d)]
-        self.queues = [np.zeros((max(1, n), batch, ch), np.float32)
-                       for n, ch in zip(self.spans, self.channels, strict=True)]
+        # one ring buffer per layer, all of the longest span (a layer uses its own first rows)
+        self.queues = np.zeros((len(blocks), max(max(1, n) for n in self.spans), batch,
+                                self.channels[0]), np.float32)
         self.gates = np.zeros((batch, len(blocks), g), np.float32)
 
     @torch.no_grad()
+    def conditioning(self, start: int, steps: int = _CHUNK) -> torch.Tensor:
+        """Every layer's conditioning term of steps ``start ... start + steps - 1``, with the
+        convolution bias and the gate halving in, on the stack's device, computed in parallel.
+        Shape: (L, steps, B, G)."""
+        c = self._stack.condition(self._upsampled[..., start:start + steps])
+        c = c + self._biases[:, None].to(c.device)
+        c = c.view(c.shape[0], len(self.taps), -1, c.shape[-1]).permute(1, 3, 0, 2)
+        return c * self._gate.to(c.device)
+
     def _condition(self, start: int) -> None:
-        """Per layer (chunk, B, G) conditioning of steps ``start...``, bias and gate halving in."""
-        c = self._stack.condition(self._upsampled[..., start:start + _CHUNK])
-        c = (c + self._biases[:, None]).permute(2, 0, 1).chunk(len(self.taps), 2)
-        self.cond = [_numpy(x * self._gate) for x in c]
+        self.cond = np.ascontiguousarray(_numpy(self.conditioning(start)))
+
+    def run(self, prev: np.ndarray, u: np.ndarray, kind: int, levels: np.ndarray,
+            log_scale_min: float) -> np.ndarray:
+        """The next ``len(u)`` samples drawn by the compiled CPU kernel
+        (``speechzoo.kernels.wavenet_cpu``), each fed back as the next input, sampling
+        inside the kernel: what ``step`` and the model's ``sample`` give one at a time.
+
+        Shape: prev (B,) the sample before (updated), u (n, B, U) -> (n, B) NumPy.
+        """
+        from speechzoo.kernels.wavenet_cpu import generate_chunk, noise
+
+        packed = self.packed()
+        out = np.zeros(u.shape[:2], np.float32)
+        done = 0
+        while done < len(u):
+            if self.t % _CHUNK == 0:
+                self._condition(self.t)
+            at = self.t % _CHUNK
+            n = min(len(u) - done, _CHUNK - at)
+            generate_chunk(self.t, prev, self.cond[:, at:at + n], noise(u[done:done + n], kind),
+                           out[done:done + n], *packed, self.queues, kind, levels,
+                           np.float32(log_scale_min))
+            self.t += n
+            done += n
+        return out
+
+    def packed(self) -> tuple[np.ndarray, ...]:
+        """The weights stacked over layers, as ``kernels.wavenet_cpu.generate_chunk`` takes
+        them (after ``u, out``, before the queues)."""
+        if not hasattr(self, "_packed"):
+            g = self.taps[0][0].shape[1] // 2
+            self._packed = (
+                np.stack([np.stack(t) for t in self.taps]),
+                np.array(self.spans, np.int64), np.array(self.dilations, np.int64),
+                np.stack([w for _, w in self.res]), np.stack([b for b, _ in self.res]),
+                np.ascontiguousarray(self.skip.reshape(len(self.taps), g, -1)),
+                self.skip_bias, self.input[1][0], self.input[0],
+                self.head[0][1], self.head[0][0], self.head[1][1], self.head[1][0])
+        return self._packed
 
     def step(self, x_prev: np.ndarray) -> np.ndarray:
         """Shape: x_prev (B, in_channels), zeros at t = 0 -> outputs (B, out_channels)."""

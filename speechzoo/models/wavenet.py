@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from speechzoo.kernels import MOL, MULAW
 from speechzoo.layers.distributions import (
     categorical_sample,
     mol_log_prob,
@@ -23,48 +24,37 @@ from speechzoo.layers.wavenet import ConditionUpsampler, WaveNetStack
 from speechzoo.models import constructor_args
 
 OUTPUTS = ("mol", "mulaw")
+_BLOCK = 4096  # samples generated between progress updates
 
 
-class WaveNet(nn.Module):
-    """Autoregressive waveform model ``p(x_t | x_<t, mel)``.
+class AutoregressiveWaveNet(nn.Module):
+    """What every autoregressive WaveNet of the zoo shares, whatever it is conditioned on: the
+    dilated stack over one conditioning vector per sample, the output distribution (its
+    log-likelihood and sampling) and sample-by-sample generation. Subclasses build the
+    conditioning network (:meth:`_build` makes the rest).
 
-    Args:
-        n_mels, sample_rate, hop_length: the conditioning mel (``features.TTS_MEL``): one
-            frame per ``hop_length`` samples.
+    Args of :meth:`_build`:
+        cond_channels: channels of the conditioning, one vector per sample.
         layers, stacks, residual_channels, gate_channels, skip_channels, kernel_size: the
             dilated stack (``layers`` blocks in ``stacks`` cycles of dilations 1, 2, 4, ...).
-        cond_channels: channels of the upsampled conditioning.
-        upsample_scales: transposed-convolution factors, product ``hop_length``.
         output: ``"mol"`` (discretized mixture of logistics, ``mixtures`` components over
             ``2**bits`` levels) or ``"mulaw"`` (softmax over ``classes`` mu-law levels; the
             input is then the mu-law-quantised signal, as generation feeds it).
         log_scale_min: lower bound of the mixture's log scales.
-
-    Shape: forward(audio (B, T), mel (B, n_mels, F)) with T = F * hop_length -> output
-    parameters (B, P, T), where output t depends on audio before t only.
     """
 
-    def __init__(self, n_mels: int = 80, sample_rate: int = 22050, hop_length: int = 256,
-                 layers: int = 20, stacks: int = 2, residual_channels: int = 64,
-                 gate_channels: int = 128, skip_channels: int = 128, kernel_size: int = 2,
-                 cond_channels: int = 80, upsample_scales: Sequence[int] = (16, 16),
-                 output: str = "mol", mixtures: int = 10, bits: int = 16, classes: int = 256,
-                 log_scale_min: float = -9.0) -> None:
-        self.config = constructor_args(locals())
-        super().__init__()
+    def _build(self, cond_channels: int, layers: int, stacks: int, residual_channels: int,
+               gate_channels: int, skip_channels: int, kernel_size: int, output: str,
+               mixtures: int, bits: int, classes: int, log_scale_min: float) -> None:
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
-        self.upsample = ConditionUpsampler(n_mels, cond_channels, upsample_scales)
-        if self.upsample.hop != hop_length:
-            raise ValueError(f"upsample_scales {list(upsample_scales)} multiply to "
-                             f"{self.upsample.hop}, not hop_length {hop_length}")
-        self.n_mels, self.sample_rate, self.hop_length = n_mels, sample_rate, hop_length
         self.output, self.bits, self.classes = output, bits, classes
         self.log_scale_min, self.mixtures = log_scale_min, mixtures
         out = 3 * mixtures if output == "mol" else classes
         self.stack = WaveNetStack(1, out, cond_channels, layers, stacks, residual_channels,
                                   gate_channels, skip_channels, kernel_size)
         self._levels = mulaw_decode(torch.arange(classes), classes).float().numpy()
+        self._kind = MULAW if output == "mulaw" else MOL
 
     @property
     def receptive_field(self) -> int:
@@ -75,11 +65,11 @@ class WaveNet(nn.Module):
             audio = mulaw_decode(mulaw_encode(audio, self.classes), self.classes)
         return audio.unsqueeze(1)
 
-    def forward(self, audio: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
-        cond = self.upsample(mel)
+    def _stack(self, audio: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Output parameters (B, P, T) of audio (B, T) over conditioning (B, C, T)."""
         if cond.shape[-1] != audio.shape[-1]:
-            raise ValueError(f"audio has {audio.shape[-1]} samples; {mel.shape[-1]} mel frames "
-                             f"need {cond.shape[-1]}")
+            raise ValueError(f"audio has {audio.shape[-1]} samples; the conditioning gives "
+                             f"{cond.shape[-1]}")
         return self.stack(self._input(audio), cond)
 
     def log_prob(self, params: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
@@ -104,30 +94,102 @@ class WaveNet(nn.Module):
         return u.clamp(1e-6, 1 - 1e-6).numpy()
 
     @torch.no_grad()
-    def generate(self, mel: torch.Tensor, generator: torch.Generator | None = None,
-                 naive: bool = False) -> torch.Tensor:
-        """Audio drawn sample by sample. Incremental by default (:class:`StackState`: one
-        step per layer per sample, batched over utterances, on the CPU); ``naive``
-        recomputes the whole network over everything generated so far at each step (the
-        reference it is timed against). The same generator gives the same audio both ways.
+    def generate_from(self, cond: torch.Tensor, generator: torch.Generator | None = None,
+                      naive: bool = False, progress: bool = False,
+                      kernel: str = "auto") -> torch.Tensor:
+        """Audio drawn sample by sample over conditioning ``cond`` (one vector per sample).
 
-        Shape: mel (B, n_mels, F) -> (B, F * hop_length).
+        Incremental (one step per layer per sample, batched over utterances) through the
+        path ``kernel`` picks (``speechzoo.kernels``: ``"auto"``, ``"triton"``, ``"cpu"``,
+        ``"reference"``); ``naive`` instead recomputes the whole network over everything
+        generated so far at each step (the baseline they are timed against). The same
+        generator gives the same audio every way, to float rounding. ``progress`` shows a bar
+        of samples.
+
+        Shape: cond (B, cond_channels, T) -> (B, T).
         """
-        cond = self.upsample(mel)
-        batch, total = mel.shape[0], cond.shape[-1]
+        from tqdm.auto import tqdm
+
+        from speechzoo.kernels import wavenet_path
+
+        batch, total = cond.shape[0], cond.shape[-1]
         u = self.uniforms(total, batch, generator)
+        path = "naive" if naive else wavenet_path(kernel, cond.device)
+        if path == "triton":
+            from speechzoo.kernels.wavenet_triton import generate as triton_generate
+
+            return triton_generate(self, cond, u)
         out = np.zeros((batch, total), np.float32)
         state = None if naive else self.stack.state(batch, cond)
-        prev = np.zeros((batch, 1), np.float32)
-        for t in range(total):
-            if naive:
+        prev = np.zeros(batch, np.float32)
+        with tqdm(total=total, desc="samples", disable=not progress, unit_scale=True,
+                  mininterval=0.5) as bar:
+            for t in range(0, total, _BLOCK):
+                n = min(_BLOCK, total - t)
+                if path == "cpu":
+                    out[:, t:t + n] = state.run(prev, u[t:t + n], self._kind, self._levels,
+                                                self.log_scale_min).T
+                else:
+                    self._steps(cond, state, out, t, n, u)
+                bar.update(n)
+        return torch.from_numpy(out).to(cond.device)
+
+    def _steps(self, cond: torch.Tensor, state, out: np.ndarray, t0: int, n: int,
+               u: np.ndarray) -> None:
+        """Samples ``t0 .. t0 + n - 1`` one at a time: the reference step, or (``state``
+        None) the naive full recomputation."""
+        for t in range(t0, t0 + n):
+            if state is None:
                 past = self._input(torch.from_numpy(out[:, :t + 1]).to(cond.device))
                 params = self.stack(past, cond[..., :t + 1])[..., -1].float().cpu().numpy()
             else:
-                params = state.step(prev)
+                prev = out[:, t - 1:t] if t else np.zeros((len(out), 1), np.float32)
+                params = state.step(prev)  # mu-law draws are levels already: _input keeps them
             out[:, t] = self.sample(params, u[t])
-            prev = out[:, t:t + 1]  # mu-law draws are levels already: _input keeps them
-        return torch.from_numpy(out).to(mel.device)
+
+
+class WaveNet(AutoregressiveWaveNet):
+    """Autoregressive waveform model ``p(x_t | x_<t, mel)``.
+
+    Args:
+        n_mels, sample_rate, hop_length: the conditioning mel (``features.TTS_MEL``): one
+            frame per ``hop_length`` samples.
+        cond_channels: channels of the upsampled conditioning.
+        upsample_scales: transposed-convolution factors, product ``hop_length``.
+        layers, ..., log_scale_min: the stack and output (:class:`AutoregressiveWaveNet`).
+
+    Shape: forward(audio (B, T), mel (B, n_mels, F)) with T = F * hop_length -> output
+    parameters (B, P, T), where output t depends on audio before t only.
+    """
+
+    def __init__(self, n_mels: int = 80, sample_rate: int = 22050, hop_length: int = 256,
+                 layers: int = 20, stacks: int = 2, residual_channels: int = 64,
+                 gate_channels: int = 128, skip_channels: int = 128, kernel_size: int = 2,
+                 cond_channels: int = 80, upsample_scales: Sequence[int] = (16, 16),
+                 output: str = "mol", mixtures: int = 10, bits: int = 16, classes: int = 256,
+                 log_scale_min: float = -9.0) -> None:
+        self.config = constructor_args(locals())
+        super().__init__()
+        self.upsample = ConditionUpsampler(n_mels, cond_channels, upsample_scales)
+        if self.upsample.hop != hop_length:
+            raise ValueError(f"upsample_scales {list(upsample_scales)} multiply to "
+                             f"{self.upsample.hop}, not hop_length {hop_length}")
+        self.n_mels, self.sample_rate, self.hop_length = n_mels, sample_rate, hop_length
+        self._build(cond_channels, layers, stacks, residual_channels, gate_channels,
+                    skip_channels, kernel_size, output, mixtures, bits, classes, log_scale_min)
+
+    def forward(self, audio: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
+        return self._stack(audio, self.upsample(mel))
+
+    @torch.no_grad()
+    def generate(self, mel: torch.Tensor, generator: torch.Generator | None = None,
+                 naive: bool = False, progress: bool = False,
+                 kernel: str = "auto") -> torch.Tensor:
+        """Audio of mels (:meth:`AutoregressiveWaveNet.generate_from`).
+
+        Shape: mel (B, n_mels, F) -> (B, F * hop_length).
+        """
+        return self.generate_from(self.upsample(mel), generator, naive, progress, kernel)
 
 
 def wavenet_small(**kwargs) -> WaveNet:

@@ -28,7 +28,8 @@ PIPELINES = {"asr": "speechzoo.pipelines.asr:SpeechRecognizer",
              "piano": "speechzoo.pipelines.piano:PianoTranscriber",
              "g2p": "speechzoo.pipelines.g2p:Phonemizer",
              "prosody": "speechzoo.pipelines.prosody:ProsodyPredictor",
-             "segmentation": "speechzoo.pipelines.segmentation:Segmenter"}
+             "segmentation": "speechzoo.pipelines.segmentation:Segmenter",
+             "deepvoice": "speechzoo.pipelines.deepvoice:DeepVoice"}
 
 
 def available_models() -> dict[str, str]:
@@ -53,7 +54,7 @@ def load(name_or_path: str | os.PathLike = "ds2-en", device: str | torch.device 
     the object its task calls for (``SpeechRecognizer`` for ``asr``, ``Synthesizer`` for
     ``tts``, ``NeuralVocoder`` for ``vocoder``, ``PianoTranscriber`` for ``piano``,
     ``Phonemizer`` for ``g2p``, ``ProsodyPredictor`` for ``prosody``,
-    ``Segmenter`` for ``segmentation``).
+    ``Segmenter`` for ``segmentation``, ``DeepVoice`` for ``deepvoice``).
 
     Args:
         name_or_path: what to load.

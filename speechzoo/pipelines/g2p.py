@@ -73,6 +73,19 @@ class Phonemizer:
             return [arpabet_to_phonemes(p) for p in out]
         return out if stress else [strip_stress(p) for p in out]
 
+    def reader(self, beam_size: int | None = None):
+        """The word reader of ``speechzoo.text.phonemes.phonemize``: this model pronounces the
+        words CMUdict lacks (in the TTS models' IPA), eSpeak NG the others."""
+        known = lexicon()
+
+        def read(words: list[str]) -> list[list[str] | None]:
+            oov = [w for w in words if w not in known and is_word(w)]
+            found = dict(zip(oov, self.phonemize_words(oov, beam_size, ipa=True), strict=True)
+                         ) if oov else {}
+            return [found.get(w) for w in words]
+
+        return read
+
     @torch.inference_mode()
     def _predict(self, words: list[str], beam_size: int) -> dict[str, list[str]]:
         ids = [torch.tensor(self.graphemes.encode(w), dtype=torch.long) for w in words]

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from speechzoo.checkpoints import Bundle
+from speechzoo.data.prosody import frame_contour
 from speechzoo.errors import CheckpointError, ConfigError, TextError
 from speechzoo.text.phonemes import phonemize
 from speechzoo.text.tokenizers import PhonemeTokenizer, tokenizer_from_dict
@@ -28,15 +29,8 @@ class Prosody:
     def frame_f0(self, frame_seconds: float) -> np.ndarray:
         """F0 per frame of ``frame_seconds`` (0 where the phoneme is unvoiced): the contour
         points of each phoneme spread over its frames, what a vocoder is conditioned on."""
-        frames = np.round(np.cumsum(self.durations) / frame_seconds).astype(int)
-        out = np.zeros(frames[-1] if len(frames) else 0, np.float32)
-        start = 0
-        for end, prob, contour in zip(frames, self.voiced, self.f0, strict=True):
-            if end > start and prob > 0.5:
-                at = (np.arange(end - start) + 0.5) / (end - start) * len(contour) - 0.5
-                out[start:end] = np.interp(at, np.arange(len(contour)), contour)
-            start = max(start, end)
-        return out
+        ends = np.round(np.cumsum(self.durations) / frame_seconds).astype(int)
+        return frame_contour(ends, self.voiced, self.f0)
 
 
 class ProsodyPredictor:

@@ -20,7 +20,7 @@ from speechzoo.errors import CheckpointError, ConfigError, TextError
 from speechzoo.pipelines.vocoder import Vocoder, make_vocoder
 from speechzoo.results import Audio
 from speechzoo.text.english import fold_unicode, split_sentences
-from speechzoo.text.phonemes import phonemize
+from speechzoo.text.phonemes import WordReader, phonemize
 from speechzoo.text.tokenizers import PhonemeTokenizer, tokenizer_from_dict
 
 DEFAULT_VOCODER = "griffin-lim"
@@ -36,6 +36,35 @@ class Alignment:
     phonemes: list[list[str]]
     durations: list[np.ndarray]
     weights: list[np.ndarray]
+
+
+def sentence_phonemes(text: str, voice: str = "en-us", glides: bool = True,
+                      reader: WordReader | None = None) -> list[list[str]]:
+    """The phonemes of each sentence of ``text`` (``speechzoo.text.phonemes.phonemize``), after
+    the checks every synthesiser makes: some text, not too much, no other script; a sentence
+    with nothing to say (only symbols or emoji) is skipped.
+
+    Raises:
+        TextError: empty, too long, foreign letters, or nothing speakable at all.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise TextError("synthesize needs some text, e.g. synthesize('Hello world.')")
+    if len(text) > MAX_CHARACTERS:
+        raise TextError(f"{len(text)} characters in one call; give at most "
+                        f"{MAX_CHARACTERS} (split long documents into calls)")
+    foreign = sorted({c for c in text if c.isalpha() and not fold_unicode(c).isascii()})
+    if foreign:
+        raise TextError(f"the English front end cannot speak {''.join(foreign[:10])!r} "
+                        f"(letters of another script); transliterate or remove them")
+    out = []
+    for sentence in (s for s in split_sentences(text) if s.strip()):
+        try:
+            out.append(phonemize(sentence, voice, glides, reader))
+        except TextError:
+            continue  # a sentence of only symbols or emoji: nothing to say
+    if not out:
+        phonemize(text, voice)  # raises the front end's own explanation
+    return out
 
 
 class Synthesizer:
@@ -83,25 +112,7 @@ class Synthesizer:
 
     def phonemes(self, text: str) -> list[list[str]]:
         """The phonemes of each sentence of ``text`` (what the model is given)."""
-        if not isinstance(text, str) or not text.strip():
-            raise TextError("synthesize needs some text, e.g. synthesize('Hello world.')")
-        if len(text) > MAX_CHARACTERS:
-            raise TextError(f"{len(text)} characters in one call; give at most "
-                            f"{MAX_CHARACTERS} (split long documents into calls)")
-        foreign = sorted({c for c in text if c.isalpha() and not fold_unicode(c).isascii()})
-        if foreign:
-            raise TextError(f"the English front end cannot speak {''.join(foreign[:10])!r} "
-                            f"(letters of another script); transliterate or remove them")
-        sentences = [s for s in split_sentences(text) if s.strip()]
-        out = []
-        for sentence in sentences:
-            try:
-                out.append(phonemize(sentence, self.voice, self.glides))
-            except TextError:
-                continue  # a sentence of only symbols or emoji: nothing to say
-        if not out:
-            phonemize(text, self.voice)  # raises the front end's own explanation
-        return out
+        return sentence_phonemes(text, self.voice, self.glides)
 
     @torch.no_grad()
     def synthesize(self, text: str, pace: float = 1.0, *, seed: int = 0,

@@ -25,12 +25,13 @@ from speechzoo.text.phonemes import tokenizer as phoneme_tokenizer
 
 
 def crop(audio: torch.Tensor, lengths: torch.Tensor, mels: torch.Tensor, frames: torch.Tensor,
-         n: int, hop: int, generator: torch.Generator | None):
-    """One segment of ``n`` frames per clip: the mel frames and the ``n * hop`` samples they
-    describe (frame ``f`` of audio padded by ``TTS_PAD`` is centred on sample ``f * hop +
-    hop / 2`` of the clip). Random starts with a generator, else each clip's middle.
+         n: int, hop: int, generator: torch.Generator | None, offset: int = TTS_PAD):
+    """One segment of ``n`` frames per clip: the mel (or other conditioning) frames and the
+    ``n * hop`` samples they describe (frame ``f`` of audio padded by ``offset`` samples, the
+    mel front end's ``TTS_PAD``, is centred on sample ``f * hop + hop / 2`` of the clip).
+    Random starts with a generator, else each clip's middle.
 
-    Shape: audio (B, samples) padded by TTS_PAD, lengths (B,), mels (B, M, F), frames (B,)
+    Shape: audio (B, samples) padded by ``offset``, lengths (B,), mels (B, M, F), frames (B,)
     -> audio (B, n * hop), mels (B, M, n).
     """
     if mels.shape[-1] < n:  # every clip shorter than a segment: pad with silence's mel
@@ -42,7 +43,7 @@ def crop(audio: torch.Tensor, lengths: torch.Tensor, mels: torch.Tensor, frames:
         starts = room // 2
     else:
         starts = (torch.rand(len(room), generator=generator) * (room + 1)).long()
-    segs = [(audio[i, TTS_PAD + s * hop:TTS_PAD + (s + n) * hop], mels[i, :, s:s + n])
+    segs = [(audio[i, offset + s * hop:offset + (s + n) * hop], mels[i, :, s:s + n])
             for i, s in enumerate(starts.tolist())]
     wav = torch.stack([F.pad(w, (0, n * hop - len(w))) for w, _ in segs])
     return wav, torch.stack([m for _, m in segs])

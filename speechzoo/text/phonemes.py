@@ -45,7 +45,7 @@ which :func:`phonemize` reports rather than passes on.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from speechzoo.errors import TextError
 from speechzoo.text import espeak
@@ -136,7 +136,32 @@ def speakable(text: str) -> str:
     return " ".join(p for p in pieces if p.strip(" " + "".join(PAUSES)))
 
 
-def phonemize(text: str, voice: str = "en-us", glides: bool = False) -> list[str]:
+# words -> the phonemes of each word it reads itself, None for those it leaves to eSpeak
+WordReader = Callable[[list[str]], list[Sequence[str] | None]]
+
+
+def _speak(words: str, voice: str, reader: WordReader | None) -> str:
+    """One normalised clause in IPA: eSpeak NG reads runs of words, ``reader`` the words it
+    takes (a G2P model's out-of-dictionary words), in order."""
+    if reader is None:
+        return " ".join(c.strip() for c in espeak.text_to_ipa(words, voice))
+    split = words.split()
+    pieces, run = [], []
+    for word, own in zip(split, reader(split), strict=True):
+        if own is None:
+            run.append(word)
+            continue
+        if run:
+            pieces.append(_speak(" ".join(run), voice, None))
+            run = []
+        pieces.append("".join(own))
+    if run:
+        pieces.append(_speak(" ".join(run), voice, None))
+    return WORD_BOUNDARY.join(pieces)
+
+
+def phonemize(text: str, voice: str = "en-us", glides: bool = False,
+              reader: WordReader | None = None) -> list[str]:
     """English text -> symbols of :data:`ENGLISH`, as Piper's voices are fed.
 
     Each clause is normalised with :func:`speechzoo.text.english.normalize` (numbers,
@@ -152,6 +177,10 @@ def phonemize(text: str, voice: str = "en-us", glides: bool = False) -> list[str
         voice: the eSpeak NG voice; ``"en-us"`` (default) or ``"en"`` stay in the inventory.
         glides: add the glides Piper's eSpeak writes (:func:`with_glides`): the text-to-speech
             models, trained on Piper's phonemes, are given them.
+        reader: takes each clause's normalised words and returns the phonemes of those it
+            reads itself (symbols of :data:`ENGLISH`) and None for the rest, which eSpeak
+            reads: how Deep Voice's front end sends out-of-dictionary words to its G2P model
+            (``speechzoo.pipelines.g2p.Phonemizer.reader``).
 
     Returns:
         e.g. ``list("həlˈoʊ, wˈɜːld.")`` for ``"Hello, world."``.
@@ -165,8 +194,7 @@ def phonemize(text: str, voice: str = "en-us", glides: bool = False) -> list[str
     for clause, mark in _clauses(text):
         words = normalize(clause, tts=True)
         if words:
-            spoken = " ".join(c.strip() for c in espeak.text_to_ipa(words, voice))
-            ipa += (WORD_BOUNDARY if ipa else "") + spoken
+            ipa += (WORD_BOUNDARY if ipa else "") + _speak(words, voice, reader)
         # A pause with nothing said before it (a leading or doubled mark) is dropped.
         if mark and ipa and ipa[-1] not in PAUSES:
             ipa += mark

@@ -36,7 +36,7 @@ def test_shapes_and_log_prob(output):
     log_p = model.log_prob(params, audio)
     assert log_p.shape == (2, 24)
     assert torch.isfinite(log_p).all() and (log_p < 0).all()
-    with pytest.raises(ValueError, match="mel frames"):
+    with pytest.raises(ValueError, match="conditioning gives"):
         model(audio[:, :-1], mel)
 
 

@@ -100,11 +100,10 @@ def test_f0_corpus_from_a_tts_corpus(tiny_tts_corpus, tmp_path):
     assert not (tmp_path / "nothing").exists()
 
 
-def test_debug_recipe_trains_exports_and_predicts(tiny_tts_corpus, tmp_path):
-    corpus = prepare_f0(tiny_tts_corpus, tmp_path / "synth-tts-en-f0", 22050, 256)
+def test_debug_recipe_trains_exports_and_predicts(tiny_f0_corpus, tmp_path):
     with torch_threads(1):
         make_cli(RECIPES / "deepvoice_prosody_debug.yaml",
-                 recipe_overrides(corpus, tmp_path / "run", 12))
+                 recipe_overrides(tiny_f0_corpus, tmp_path / "run", 12))
     losses = metric_column(tmp_path / "run", "train/loss")
     assert len(losses) == 12 and losses[-1] < losses[0]
     assert all(0 <= v <= 1 for v in metric_column(tmp_path / "run", "val/voicing_accuracy"))
