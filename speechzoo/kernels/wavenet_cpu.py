@@ -10,7 +10,7 @@ weights), stacked over layers; the maths is StackState's step, sample for sample
 Shapes (L layers, K taps, C residual, G gate channels = 2 g, S skip, P outputs, B batch):
 taps (L, K, C, G) oldest tap first; res_w (L, g, C), res_b (L, C); skip_w (L, g, S),
 skip_b (S,); in_w (C,), in_b (C,); head1 (S, S) + (S,), head2 (S, P) + (P,); queues
-(L, Q, B, C) ring buffers of span ``spans[l]`` = (K - 1) * dilation; cond (L, n, B, G);
+(L, Q, B, C) ring buffers of span ``spans[l]`` = (K - 1) * dilation; cond (B, n, L, G);
 noise (n, B, U) from :func:`noise`; out (n, B).
 """
 
@@ -27,17 +27,10 @@ from speechzoo.kernels import MULAW
 @njit(cache=True, fastmath=True)
 def _layer_input(queue, span, dilation, slot, b, taps, h, a):
     """``a += sum_j queue[tap j] @ taps[j] + h @ taps[-1]`` for one layer and row ``b``."""
-    k_taps, channels, gates = taps.shape
+    k_taps = taps.shape[0]
     for j in range(k_taps - 1):
-        past = queue[(slot + j * dilation) % span, b]
-        for c in range(channels):
-            x = past[c]
-            for g in range(gates):
-                a[g] += x * taps[j, c, g]
-    for c in range(channels):
-        x = h[c]
-        for g in range(gates):
-            a[g] += x * taps[k_taps - 1, c, g]
+        _axpy(queue[(slot + j * dilation) % span, b], taps[j], a)
+    _axpy(h, taps[k_taps - 1], a)
 
 
 def noise(u: np.ndarray, kind: int) -> np.ndarray:
@@ -56,26 +49,42 @@ def noise(u: np.ndarray, kind: int) -> np.ndarray:
 
 # Eigen's rational approximation of tanh (generic_fast_tanh_float): within 4e-7 of tanh in
 # float32, and only multiplications and one division, which vectorise (libm's tanh does not).
-_ALPHA = (-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,
-          5.12229709037114e-08, 1.48572235717979e-05, 6.37261928875436e-04,
-          4.89352455891786e-03)
-_BETA = (1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03,
-         4.89352518554385e-03)
+# Every constant is float32: one float64 literal would widen the whole loop to float64.
+_A13, _A11, _A9, _A7, _A5, _A3, _A1 = (np.float32(c) for c in (
+    -2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,
+    5.12229709037114e-08, 1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03))
+_B6, _B4, _B2, _B0 = (np.float32(c) for c in (
+    1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03))
+_CLIP, _ZERO, _ONE = np.float32(9.0), np.float32(0.0), np.float32(1.0)
+_HALF_ROOT = np.float32(np.sqrt(0.5))  # the residual block's sqrt(1/2)
 
 
 @njit(cache=True, fastmath=True)
 def _tanh(a):
     """In place over a float32 vector."""
     for g in range(a.shape[0]):
-        x = min(9.0, max(-9.0, a[g]))
+        x = min(_CLIP, max(-_CLIP, a[g]))
         x2 = x * x
-        p = _ALPHA[0]
-        for c in _ALPHA[1:]:
-            p = p * x2 + c
-        q = _BETA[0]
-        for c in _BETA[1:]:
-            q = q * x2 + c
+        p = ((((((_A13 * x2 + _A11) * x2 + _A9) * x2 + _A7) * x2 + _A5) * x2 + _A3) * x2
+             + _A1)
+        q = ((_B6 * x2 + _B4) * x2 + _B2) * x2 + _B0
         a[g] = x * p / q
+
+
+@njit(cache=True, fastmath=True)
+def _axpy(x, w, out):
+    """``out += x @ w`` for x (R,), w (R, N), out (N,): rows outer, so the inner loop runs
+    along contiguous memory and vectorises."""
+    for r in range(x.shape[0]):
+        v = x[r]
+        for k in range(out.shape[0]):
+            out[k] += v * w[r, k]
+
+
+@njit(cache=True, fastmath=True)
+def _relu(x):
+    for k in range(x.shape[0]):
+        x[k] = max(x[k], _ZERO)
 
 
 @njit(cache=True, fastmath=True)
@@ -104,14 +113,13 @@ def generate_chunk(t0, prev, cond, noise, out, taps, spans, dilations, res_w, re
     layers' pasts from one chunk to the next."""
     layers, _, channels, gates = taps.shape
     half, batch = gates // 2, prev.shape[0]
-    skips_n, outputs = head1_w.shape[0], head2_w.shape[1]
     h = np.empty(channels, np.float32)
+    res = np.empty(channels, np.float32)
     a = np.empty(gates, np.float32)
     z = np.empty(half, np.float32)
-    skip = np.empty(skips_n, np.float32)
-    hidden = np.empty(skips_n, np.float32)
-    params = np.empty(outputs, np.float32)
-    scale = np.float32(math.sqrt(0.5))
+    skip = np.empty(head1_w.shape[0], np.float32)
+    hidden = np.empty(head1_w.shape[1], np.float32)
+    params = np.empty(head2_w.shape[1], np.float32)
     for step in range(cond.shape[1]):
         t = t0 + step
         for b in range(batch):
@@ -121,32 +129,24 @@ def generate_chunk(t0, prev, cond, noise, out, taps, spans, dilations, res_w, re
             for i in range(layers):
                 span = spans[i]
                 slot = t % max(1, span)
-                a[:] = cond[i, step, b]
+                a[:] = cond[b, step, i]
                 _layer_input(queues[i], max(1, span), dilations[i], slot, b, taps[i], h, a)
                 _tanh(a)
                 for g in range(half):
-                    z[g] = a[g] * (1 + a[half + g])
+                    z[g] = a[g] * (_ONE + a[half + g])
                 if span:
                     queues[i, slot, b] = h
+                res[:] = res_b[i]
+                _axpy(z, res_w[i], res)
                 for c in range(channels):
-                    acc = res_b[i, c]
-                    for g in range(half):
-                        acc += z[g] * res_w[i, g, c]
-                    h[c] = (h[c] + acc) * scale
-                for g in range(half):
-                    zg = z[g]
-                    for s in range(skips_n):
-                        skip[s] += zg * skip_w[i, g, s]
+                    h[c] = (h[c] + res[c]) * _HALF_ROOT
+                _axpy(z, skip_w[i], skip)
+            _relu(skip)
             hidden[:] = head1_b
-            for s in range(skips_n):
-                x = max(skip[s], 0.0)
-                for r in range(skips_n):
-                    hidden[r] += x * head1_w[s, r]
+            _axpy(skip, head1_w, hidden)
+            _relu(hidden)
             params[:] = head2_b
-            for r in range(skips_n):
-                x = max(hidden[r], 0.0)
-                for p in range(outputs):
-                    params[p] += x * head2_w[r, p]
+            _axpy(hidden, head2_w, params)
             x = _sample(params, noise[step, b], kind, levels, log_scale_min)
             out[step, b] = x
             prev[b] = x

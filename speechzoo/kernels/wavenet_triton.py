@@ -57,7 +57,7 @@ def _kernel(cond, noise, out, prev, taps, spans, dilations, res_w, res_b, skip_w
             span = tl.load(spans + i)
             d = tl.load(dilations + i)
             slot = t % tl.maximum(span, 1)
-            c_at = cond + ((i * n + step) * batch + b) * gates
+            c_at = cond + ((b * n + step) * layers + i) * gates
             af = tl.load(c_at + og, mask=mg, other=0.0)
             ag = tl.load(c_at + half + og, mask=mg, other=0.0)
             q_at = queues + ((i * span_max) * batch + b) * channels

@@ -158,9 +158,15 @@ class StackState:
         g = blocks[0].conv.out_channels // 2
         gate = torch.cat([torch.ones(g), torch.full((g,), 0.5)])
         # every layer's conditioning term, computed a chunk of steps at a time in one parallel
-        # product (all of it at once would be layers x gates floats per sample)
-        self._stack, self._upsampled, self._gate = stack, cond, gate
-        self._biases = torch.cat([b.conv.bias for b in blocks])
+        # product (all of it at once would be layers x gates floats per sample), with the
+        # layers' convolution biases and the gate halving folded into its weights; written
+        # (B, steps, L, G), the order a step reads it in
+        scale = gate.repeat(len(blocks)).to(cond.device)
+        with torch.no_grad():
+            self._cond_w = (stack.cond.weight[:, :, 0] * scale[:, None]).T.contiguous()
+            biases = torch.cat([b.conv.bias for b in blocks])
+            self._cond_b = (stack.cond.bias + biases) * scale
+        self._upsampled = cond
         # conv weight (G, C, K) -> one (C, G) matrix per tap, oldest first
         self.taps = [[_numpy(w.T * gate) for w in b.conv.weight.unbind(2)] for b in blocks]
         self.res = [(_numpy(b.out.bias[:b.channels]), _numpy(b.out.weight[:b.channels, :, 0].T / 2))
@@ -180,11 +186,10 @@ class StackState:
     def conditioning(self, start: int, steps: int = _CHUNK) -> torch.Tensor:
         """Every layer's conditioning term of steps ``start ... start + steps - 1``, with the
         convolution bias and the gate halving in, on the stack's device, computed in parallel.
-        Shape: (L, steps, B, G)."""
-        c = self._stack.condition(self._upsampled[..., start:start + steps])
-        c = c + self._biases[:, None].to(c.device)
-        c = c.view(c.shape[0], len(self.taps), -1, c.shape[-1]).permute(1, 3, 0, 2)
-        return c * self._gate.to(c.device)
+        Shape: (B, steps, L, G)."""
+        x = self._upsampled[..., start:start + steps].transpose(1, 2)  # (B, steps, C)
+        c = torch.addmm(self._cond_b, x.reshape(-1, x.shape[-1]), self._cond_w)
+        return c.view(x.shape[0], x.shape[1], len(self.taps), -1)
 
     def _condition(self, start: int) -> None:
         self.cond = np.ascontiguousarray(_numpy(self.conditioning(start)))
@@ -237,7 +242,7 @@ class StackState:
         for i, taps in enumerate(self.taps):
             queue, d, n = self.queues[i], self.dilations[i], self.spans[i]
             slot = t % max(1, n)
-            a = h @ taps[-1] + self.cond[i][t % _CHUNK]
+            a = h @ taps[-1] + self.cond[:, t % _CHUNK, i]
             for j, w in enumerate(taps[:-1]):
                 a += queue[(slot + j * d) % n] @ w
             a = np.tanh(a)
