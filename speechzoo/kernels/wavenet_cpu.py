@@ -25,11 +25,11 @@ from speechzoo.kernels import MULAW
 
 
 @njit(cache=True, fastmath=True)
-def _layer_input(queue, span, dilation, slot, b, taps, h, a):
-    """``a += sum_j queue[tap j] @ taps[j] + h @ taps[-1]`` for one layer and row ``b``."""
+def _layer_input(queue, span, dilation, slot, taps, h, a):
+    """``a += sum_j queue[tap j] @ taps[j] + h @ taps[-1]`` for one layer, every row."""
     k_taps = taps.shape[0]
     for j in range(k_taps - 1):
-        _axpy(queue[(slot + j * dilation) % span, b], taps[j], a)
+        _axpy(queue[(slot + j * dilation) % span], taps[j], a)
     _axpy(h, taps[k_taps - 1], a)
 
 
@@ -61,30 +61,34 @@ _HALF_ROOT = np.float32(np.sqrt(0.5))  # the residual block's sqrt(1/2)
 
 @njit(cache=True, fastmath=True)
 def _tanh(a):
-    """In place over a float32 vector."""
-    for g in range(a.shape[0]):
-        x = min(_CLIP, max(-_CLIP, a[g]))
-        x2 = x * x
-        p = ((((((_A13 * x2 + _A11) * x2 + _A9) * x2 + _A7) * x2 + _A5) * x2 + _A3) * x2
-             + _A1)
-        q = ((_B6 * x2 + _B4) * x2 + _B2) * x2 + _B0
-        a[g] = x * p / q
+    """In place over a (B, G) float32 array."""
+    for b in range(a.shape[0]):
+        for g in range(a.shape[1]):
+            x = min(_CLIP, max(-_CLIP, a[b, g]))
+            x2 = x * x
+            p = ((((((_A13 * x2 + _A11) * x2 + _A9) * x2 + _A7) * x2 + _A5) * x2 + _A3) * x2
+                 + _A1)
+            q = ((_B6 * x2 + _B4) * x2 + _B2) * x2 + _B0
+            a[b, g] = x * p / q
 
 
 @njit(cache=True, fastmath=True)
 def _axpy(x, w, out):
-    """``out += x @ w`` for x (R,), w (R, N), out (N,): rows outer, so the inner loop runs
-    along contiguous memory and vectorises."""
-    for r in range(x.shape[0]):
-        v = x[r]
-        for k in range(out.shape[0]):
-            out[k] += v * w[r, k]
+    """``out += x @ w`` for x (B, R), w (R, N), out (B, N): weight rows outer, so each row is
+    read once for the whole batch, and the inner loop runs along contiguous memory and
+    vectorises."""
+    for r in range(w.shape[0]):
+        for b in range(x.shape[0]):
+            v = x[b, r]
+            for k in range(w.shape[1]):
+                out[b, k] += v * w[r, k]
 
 
 @njit(cache=True, fastmath=True)
 def _relu(x):
-    for k in range(x.shape[0]):
-        x[k] = max(x[k], _ZERO)
+    for b in range(x.shape[0]):
+        for k in range(x.shape[1]):
+            x[b, k] = max(x[b, k], _ZERO)
 
 
 @njit(cache=True, fastmath=True)
@@ -113,40 +117,46 @@ def generate_chunk(t0, prev, cond, noise, out, taps, spans, dilations, res_w, re
     layers' pasts from one chunk to the next."""
     layers, _, channels, gates = taps.shape
     half, batch = gates // 2, prev.shape[0]
-    h = np.empty(channels, np.float32)
-    res = np.empty(channels, np.float32)
-    a = np.empty(gates, np.float32)
-    z = np.empty(half, np.float32)
-    skip = np.empty(head1_w.shape[0], np.float32)
-    hidden = np.empty(head1_w.shape[1], np.float32)
-    params = np.empty(head2_w.shape[1], np.float32)
+    h = np.empty((batch, channels), np.float32)
+    res = np.empty((batch, channels), np.float32)
+    a = np.empty((batch, gates), np.float32)
+    z = np.empty((batch, half), np.float32)
+    skip = np.empty((batch, head1_w.shape[0]), np.float32)
+    hidden = np.empty((batch, head1_w.shape[1]), np.float32)
+    params = np.empty((batch, head2_w.shape[1]), np.float32)
     for step in range(cond.shape[1]):
         t = t0 + step
         for b in range(batch):
             for c in range(channels):
-                h[c] = prev[b] * in_w[c] + in_b[c]
-            skip[:] = skip_b
-            for i in range(layers):
-                span = spans[i]
-                slot = t % max(1, span)
-                a[:] = cond[b, step, i]
-                _layer_input(queues[i], max(1, span), dilations[i], slot, b, taps[i], h, a)
-                _tanh(a)
+                h[b, c] = prev[b] * in_w[c] + in_b[c]
+            skip[b] = skip_b
+        for i in range(layers):
+            span = spans[i]
+            slot = t % max(1, span)
+            a[:] = cond[:, step, i]
+            _layer_input(queues[i], max(1, span), dilations[i], slot, taps[i], h, a)
+            _tanh(a)
+            for b in range(batch):
                 for g in range(half):
-                    z[g] = a[g] * (_ONE + a[half + g])
-                if span:
-                    queues[i, slot, b] = h
-                res[:] = res_b[i]
-                _axpy(z, res_w[i], res)
+                    z[b, g] = a[b, g] * (_ONE + a[b, half + g])
+            if span:
+                queues[i, slot] = h
+            for b in range(batch):
+                res[b] = res_b[i]
+            _axpy(z, res_w[i], res)
+            for b in range(batch):
                 for c in range(channels):
-                    h[c] = (h[c] + res[c]) * _HALF_ROOT
-                _axpy(z, skip_w[i], skip)
-            _relu(skip)
-            hidden[:] = head1_b
-            _axpy(skip, head1_w, hidden)
-            _relu(hidden)
-            params[:] = head2_b
-            _axpy(hidden, head2_w, params)
-            x = _sample(params, noise[step, b], kind, levels, log_scale_min)
+                    h[b, c] = (h[b, c] + res[b, c]) * _HALF_ROOT
+            _axpy(z, skip_w[i], skip)
+        _relu(skip)
+        for b in range(batch):
+            hidden[b] = head1_b
+        _axpy(skip, head1_w, hidden)
+        _relu(hidden)
+        for b in range(batch):
+            params[b] = head2_b
+        _axpy(hidden, head2_w, params)
+        for b in range(batch):
+            x = _sample(params[b], noise[step, b], kind, levels, log_scale_min)
             out[step, b] = x
             prev[b] = x

@@ -110,3 +110,19 @@ def test_bundle_naming_a_missing_stage_is_a_clear_error(deepvoice_bundle, tmp_pa
     torch.save(ckpt, tmp_path / "b" / "model.ckpt")
     with pytest.raises(CheckpointError, match="names a stage"):
         speechzoo.load(tmp_path / "b", device="cpu")
+
+
+def test_synthesize_command_takes_pitch_for_deep_voice_only(deepvoice_bundle, tmp_path, capsys):
+    from speechzoo.cli import main
+
+    out, plot = tmp_path / "dv.wav", tmp_path / "align.png"
+    with torch_threads(1):
+        main(["synthesize", "--model", str(deepvoice_bundle), "--pitch", "1.2", "Hi there.",
+              "-o", str(out), "--plot", str(plot)])
+    assert "1 sentence(s)" in capsys.readouterr().out
+    assert out.stat().st_size > 1000 and plot.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit) as stop:
+        main(["synthesize", "--model", "nat-en", "--pitch", "1.2", "Hi.", "-o",
+              str(tmp_path / "no.wav")])
+    assert stop.value.code == 2 and "cannot shift its pitch" in capsys.readouterr().err
+    assert not (tmp_path / "no.wav").exists()
