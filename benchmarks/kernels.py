@@ -32,7 +32,7 @@ from asr import machine, save_results  # benchmarks/asr.py, beside this script
 from threadpoolctl import threadpool_limits
 
 from speechzoo.errors import ConfigError
-from speechzoo.kernels import wavenet_path
+from speechzoo.kernels import kernel_path
 from speechzoo.models.wavenet import WaveNet
 
 RESULTS = Path(__file__).resolve().parent / "results" / "kernels.json"
@@ -72,7 +72,7 @@ def _time(model: WaveNet, batch: int, samples: int, path: str) -> float:
 def _paths() -> list[str]:
     paths = ["naive", "reference", "cpu"]
     try:
-        paths.append(wavenet_path("triton", "cuda"))
+        paths.append(kernel_path("triton", "cuda"))
     except ConfigError as e:  # reported, not fatal: the CPU paths still run
         print(f"triton: skipped ({e})")
     return paths

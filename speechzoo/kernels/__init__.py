@@ -1,14 +1,16 @@
 """Inference kernels and the one switch that picks them (Deep Voice, arXiv 1702.07825,
-section 5: optimised WaveNet inference on CPU and GPU).
+section 5: optimised WaveNet inference on CPU and GPU), for WaveNet generation
+(``kernels.wavenet_*``, behind ``generate(..., kernel=)``) and Deep Speech 2's recurrences
+(``kernels.recurrent*``, behind ``_RecurrentLayer.kernel`` and streaming).
 
 ``kernel="auto" | "triton" | "cpu" | "reference"``:
 
-* ``"triton"``: the persistent GPU kernel of ``kernels.wavenet_triton`` (one launch generates
-  every sample of a batch); CUDA tensors, or any tensors under ``TRITON_INTERPRET=1`` (what
-  the tests run on a CPU).
-* ``"cpu"``: the compiled CPU loop of ``kernels.wavenet_cpu`` (numba).
-* ``"reference"``: the plain step of ``layers.wavenet.StackState`` (NumPy, one call per
-  layer per sample), what every kernel is tested against.
+* ``"triton"``: a persistent GPU kernel (one launch runs every step: a chunk of samples, or
+  every frame); CUDA tensors, or any tensors under ``TRITON_INTERPRET=1`` (what the tests run
+  on a CPU).
+* ``"cpu"``: a compiled CPU loop (numba).
+* ``"reference"``: the plain code every kernel is tested against (WaveNet: the NumPy step of
+  ``layers.wavenet.StackState``; recurrences: ``_RecurrentLayer._step`` frame by frame).
 * ``"auto"``: the fastest that can run here: triton for CUDA tensors, else cpu, else the
   reference, logging why a faster path was passed over.
 """
@@ -25,6 +27,7 @@ from speechzoo.errors import ConfigError
 
 KERNELS = ("auto", "triton", "cpu", "reference")
 MULAW, MOL = 0, 1  # the output distributions the generation kernels sample
+RNN, GRU = 0, 1  # the recurrent cells the recurrence kernels run
 log = logging.getLogger(__name__)
 
 
@@ -34,9 +37,11 @@ def _missing_triton(device: torch.device) -> str | None:
         return "triton is not installed (it comes with torch's CUDA wheels)"
     if os.environ.get("TRITON_INTERPRET") == "1":
         return None
-    if device.type != "cuda" or not torch.cuda.is_available():
+    if device.type != "cuda":
         return f"the tensors are on {device}, not a CUDA GPU (set TRITON_INTERPRET=1 to " \
                "run Triton's interpreter on the CPU, slowly)"
+    if not torch.cuda.is_available():
+        return "this machine has no CUDA GPU"
     return None
 
 
@@ -46,8 +51,10 @@ def _missing_numba() -> str | None:
     return None
 
 
-def wavenet_path(kernel: str, device: torch.device | str) -> str:
-    """The generation path for ``kernel`` on tensors of ``device``.
+def kernel_path(kernel: str, device: torch.device | str, what: str = "WaveNet generation",
+                unsupported: str | None = None) -> str:
+    """The path ``kernel`` takes for ``what`` on tensors of ``device``; ``unsupported`` says
+    why no kernel serves this case at all (then only the reference runs).
 
     Raises:
         ConfigError: an unknown name, or a path that cannot run here (with the reason).
@@ -58,18 +65,22 @@ def wavenet_path(kernel: str, device: torch.device | str) -> str:
     if kernel == "reference":
         return kernel
     if kernel != "auto":
-        reason = _missing_triton(device) if kernel == "triton" else _missing_numba()
+        reason = unsupported or (_missing_triton(device) if kernel == "triton"
+                                 else _missing_numba())
         if reason:
-            raise ConfigError(f"kernel={kernel!r} cannot run here: {reason}; use "
+            raise ConfigError(f"kernel={kernel!r} cannot run {what} here: {reason}; use "
                               "kernel='auto' to take the fastest path available")
         return kernel
+    if unsupported:
+        log.info("%s on the reference path: %s", what, unsupported)
+        return "reference"
     if device.type == "cuda":
         reason = _missing_triton(device)
         if reason is None:
             return "triton"
-        log.info("WaveNet generation: not the Triton kernel: %s", reason)
+        log.info("%s: not the Triton kernel: %s", what, reason)
     reason = _missing_numba()
     if reason is None:
         return "cpu"
-    log.warning("WaveNet generation on the slow reference path: %s", reason)
+    log.warning("%s on the slow reference path: %s", what, reason)
     return "reference"

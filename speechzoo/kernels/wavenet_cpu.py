@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit
 
 from speechzoo.kernels import MULAW
+from speechzoo.kernels.cpu import HALF_ROOT, ONE, axpy, relu, tanh
 
 
 @njit(cache=True, fastmath=True)
@@ -29,8 +30,8 @@ def _layer_input(queue, span, dilation, slot, taps, h, a):
     """``a += sum_j queue[tap j] @ taps[j] + h @ taps[-1]`` for one layer, every row."""
     k_taps = taps.shape[0]
     for j in range(k_taps - 1):
-        _axpy(queue[(slot + j * dilation) % span], taps[j], a)
-    _axpy(h, taps[k_taps - 1], a)
+        axpy(queue[(slot + j * dilation) % span], taps[j], a)
+    axpy(h, taps[k_taps - 1], a)
 
 
 def noise(u: np.ndarray, kind: int) -> np.ndarray:
@@ -45,50 +46,6 @@ def noise(u: np.ndarray, kind: int) -> np.ndarray:
     v = u[..., -1]
     out[..., -1] = np.log(v) - np.log1p(-v)
     return out
-
-
-# Eigen's rational approximation of tanh (generic_fast_tanh_float): within 4e-7 of tanh in
-# float32, and only multiplications and one division, which vectorise (libm's tanh does not).
-# Every constant is float32: one float64 literal would widen the whole loop to float64.
-_A13, _A11, _A9, _A7, _A5, _A3, _A1 = (np.float32(c) for c in (
-    -2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,
-    5.12229709037114e-08, 1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03))
-_B6, _B4, _B2, _B0 = (np.float32(c) for c in (
-    1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03))
-_CLIP, _ZERO, _ONE = np.float32(9.0), np.float32(0.0), np.float32(1.0)
-_HALF_ROOT = np.float32(np.sqrt(0.5))  # the residual block's sqrt(1/2)
-
-
-@njit(cache=True, fastmath=True)
-def _tanh(a):
-    """In place over a (B, G) float32 array."""
-    for b in range(a.shape[0]):
-        for g in range(a.shape[1]):
-            x = min(_CLIP, max(-_CLIP, a[b, g]))
-            x2 = x * x
-            p = ((((((_A13 * x2 + _A11) * x2 + _A9) * x2 + _A7) * x2 + _A5) * x2 + _A3) * x2
-                 + _A1)
-            q = ((_B6 * x2 + _B4) * x2 + _B2) * x2 + _B0
-            a[b, g] = x * p / q
-
-
-@njit(cache=True, fastmath=True)
-def _axpy(x, w, out):
-    """``out += x @ w`` for x (B, R), w (R, N), out (B, N): weight rows outer, so each row is
-    read once for the whole batch, and the inner loop runs along contiguous memory and
-    vectorises."""
-    for r in range(w.shape[0]):
-        for b in range(x.shape[0]):
-            v = x[b, r]
-            for k in range(w.shape[1]):
-                out[b, k] += v * w[r, k]
-
-
-@njit(cache=True, fastmath=True)
-def _relu(x):
-    for b in range(x.shape[0]):
-        for k in range(x.shape[1]):
-            x[b, k] = max(x[b, k], _ZERO)
 
 
 @njit(cache=True, fastmath=True)
@@ -135,27 +92,27 @@ def generate_chunk(t0, prev, cond, noise, out, taps, spans, dilations, res_w, re
             slot = t % max(1, span)
             a[:] = cond[:, step, i]
             _layer_input(queues[i], max(1, span), dilations[i], slot, taps[i], h, a)
-            _tanh(a)
+            tanh(a)
             for b in range(batch):
                 for g in range(half):
-                    z[b, g] = a[b, g] * (_ONE + a[b, half + g])
+                    z[b, g] = a[b, g] * (ONE + a[b, half + g])
             if span:
                 queues[i, slot] = h
             for b in range(batch):
                 res[b] = res_b[i]
-            _axpy(z, res_w[i], res)
+            axpy(z, res_w[i], res)
             for b in range(batch):
                 for c in range(channels):
-                    h[b, c] = (h[b, c] + res[b, c]) * _HALF_ROOT
-            _axpy(z, skip_w[i], skip)
-        _relu(skip)
+                    h[b, c] = (h[b, c] + res[b, c]) * HALF_ROOT
+            axpy(z, skip_w[i], skip)
+        relu(skip)
         for b in range(batch):
             hidden[b] = head1_b
-        _axpy(skip, head1_w, hidden)
-        _relu(hidden)
+        axpy(skip, head1_w, hidden)
+        relu(hidden)
         for b in range(batch):
             params[b] = head2_b
-        _axpy(hidden, head2_w, params)
+        axpy(hidden, head2_w, params)
         for b in range(batch):
             x = _sample(params[b], noise[step, b], kind, levels, log_scale_min)
             out[step, b] = x

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from speechzoo.features import Spectrogram
+from speechzoo.kernels import recurrent as recurrent_kernels
 from speechzoo.layers.normalization import SequenceBatchNorm, length_mask
 from speechzoo.layers.recurrence import GATES, fused_recurrence
 from speechzoo.models import constructor_args
@@ -65,6 +66,9 @@ class _RecurrentLayer(nn.Module):
     """
 
     fused: bool = True
+    # the path of inference without gradients (``speechzoo.kernels``): the compiled CPU loop
+    # or the Triton kernel where they run, else the fused recurrence; a plain attribute too
+    kernel: str = "auto"
 
     def __init__(self, input_size: int, hidden_size: int, cell: str, bidirectional: bool) -> None:
         super().__init__()
@@ -141,7 +145,10 @@ class _RecurrentLayer(nn.Module):
         # same; the simple RNN's state is pre + U h alone).
         if self.cell != "rnn":
             frames = frames.to(torch.promote_types(frames.dtype, x.dtype))
-        hs = fused_recurrence(frames, self.recurrent, self.bias, self.cell, CLIP)
+        if torch.is_grad_enabled() or self.kernel == "reference":
+            hs = fused_recurrence(frames, self.recurrent, self.bias, self.cell, CLIP)
+        else:
+            hs = recurrent_kernels.run(self, frames.float(), kernel=self.kernel, clip=CLIP)[0]
         out = hs[0].transpose(0, 1)  # (B, T, H)
         if self.dirs == 2:
             rev = _reverse_index(lengths, t).unsqueeze(-1).expand(-1, -1, self.hidden)

@@ -110,11 +110,11 @@ class AutoregressiveWaveNet(nn.Module):
         """
         from tqdm.auto import tqdm
 
-        from speechzoo.kernels import wavenet_path
+        from speechzoo.kernels import kernel_path
 
         batch, total = cond.shape[0], cond.shape[-1]
         u = self.uniforms(total, batch, generator)
-        path = "naive" if naive else wavenet_path(kernel, cond.device)
+        path = "naive" if naive else kernel_path(kernel, cond.device)
         if path == "triton":
             from speechzoo.kernels.wavenet_triton import generate as triton_generate
 

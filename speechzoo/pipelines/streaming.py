@@ -31,7 +31,8 @@ from torch import Tensor
 
 from speechzoo.errors import AudioError, ConfigError
 from speechzoo.features import Spectrogram
-from speechzoo.models.deepspeech2 import DeepSpeech2, _ConvBlock, _Lookahead, clipped_relu
+from speechzoo.kernels import recurrent as recurrent_kernels
+from speechzoo.models.deepspeech2 import CLIP, DeepSpeech2, _ConvBlock, _Lookahead, clipped_relu
 
 if TYPE_CHECKING:
     from speechzoo.pipelines.asr import SpeechRecognizer
@@ -286,13 +287,10 @@ class Stream:
         for i, rnn in enumerate(self.model.rnns):
             y = rnn.input(x).transpose(1, 2)  # (1, gates, T)
             pre = rnn.norm(y, _frames(y)).transpose(1, 2)
-            h, c = self._states[i] or (x.new_zeros(1, 1, rnn.hidden),) * 2
-            outs = []
-            for frame in pre.unbind(1):  # (1, gates): eq. 4, one frame at a time
-                h, c = rnn._step(frame[None], h, c)
-                outs.append(h[0])
-            self._states[i] = h, c
-            x = torch.stack(outs, 1)  # (1, T, H)
+            # eq. 4 frame by frame, the state carried on (kernels.recurrent: one call)
+            hs, self._states[i] = recurrent_kernels.run(rnn, pre.unsqueeze(2), self._states[i],
+                                                        rnn.kernel, CLIP)
+            x = hs[:, :, 0]  # (1, T, H)
         return x.transpose(1, 2)
 
     def _emit(self, log_probs: Tensor | None) -> Tensor:

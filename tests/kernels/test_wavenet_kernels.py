@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from speechzoo.errors import ConfigError
-from speechzoo.kernels import wavenet_path
+from speechzoo.kernels import kernel_path
 from speechzoo.layers import wavenet as layers
 from speechzoo.models.wavenet import WaveNet
 
@@ -80,22 +80,22 @@ def test_triton_kernel_draws_the_reference_samples_in_the_interpreter():
 
 def test_switch_picks_falls_back_and_refuses(monkeypatch, caplog):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    assert wavenet_path("auto", "cpu") == "cpu"
-    assert wavenet_path("reference", "cpu") == "reference"
+    assert kernel_path("auto", "cpu") == "cpu"
+    assert kernel_path("reference", "cpu") == "reference"
     with pytest.raises(ConfigError, match="not a CUDA GPU"):
-        wavenet_path("triton", "cpu")
+        kernel_path("triton", "cpu")
     with pytest.raises(ConfigError, match="kernel must be one of"):
-        wavenet_path("fastest", "cpu")
+        kernel_path("fastest", "cpu")
     import importlib.util
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "numba" else real(name, *a))
     with caplog.at_level(logging.WARNING, logger="speechzoo.kernels"):
-        assert wavenet_path("auto", "cpu") == "reference"
+        assert kernel_path("auto", "cpu") == "reference"
     assert "numba is not installed" in caplog.text
     with pytest.raises(ConfigError, match="pip install numba"):
-        wavenet_path("cpu", "cpu")
+        kernel_path("cpu", "cpu")
     model = _odd_model("mulaw", 2)
-    with pytest.raises(ConfigError, match="cannot run here"):
+    with pytest.raises(ConfigError, match="cannot run WaveNet generation here"):
         model.generate(torch.randn(1, 8, 2), kernel="cpu")
