@@ -12,6 +12,12 @@ depend on the weights. A batch of one utterance (what one listener waits for) an
 ``--batch`` (throughput per utterance). The real-time factor is at 16 kHz, Deep Voice's rate:
 compute seconds per second of audio; below 1 is faster than real time.
 
+Deep Speech 2's recurrences (``kernels.recurrent``): milliseconds per frame of one GRU or
+simple-RNN layer at batch 1 (what streaming runs), over ``--frames`` frames, through the
+reference (``_RecurrentLayer._step`` frame by frame), the fused recurrence of training
+(``layers.recurrence``) and the kernels, at the sizes of ``ds2-en-streaming`` (GRU 256,
+forward only), ``ds2-en`` (GRU 256, both ways) and the paper (GRU 1280).
+
 On the CPU: one thread (``--threads 1``) and every thread (``--threads 0``).
 
   python benchmarks/kernels.py --write                      # CPU, 1 thread and all threads
@@ -111,6 +117,46 @@ def _measure_size(size: str, threads: int, seconds: float, naive_samples: int,
     return row
 
 
+RECURRENT = {"streaming-gru256": ("gru", 256, 1), "gru256-bi": ("gru", 256, 2),
+             "rnn1280-bi": ("rnn", 1280, 2), "paper-gru1280-bi": ("gru", 1280, 2)}
+
+
+def _recur_once(layer, pre: torch.Tensor, path: str) -> float:
+    """Seconds of one pass over every frame, after a warm-up pass (and compilation)."""
+    from speechzoo.kernels import recurrent
+    from speechzoo.layers.recurrence import fused_recurrence
+
+    def once() -> None:
+        if path == "fused":
+            fused_recurrence(pre, layer.recurrent, layer.bias, layer.cell)
+        else:
+            recurrent.run(layer, pre, kernel=path)
+
+    once()
+    start = time.perf_counter()
+    once()
+    return time.perf_counter() - start
+
+
+def recurrence(threads: int, frames: int) -> dict:
+    from speechzoo.models.deepspeech2 import _RecurrentLayer
+
+    torch.set_num_threads(threads or os.cpu_count())
+    out = {}
+    for name, (cell, size, dirs) in RECURRENT.items():
+        torch.manual_seed(0)
+        layer = _RecurrentLayer(size, size, cell, dirs == 2).eval()
+        pre = torch.randn(dirs, frames, 1, layer.recurrent.shape[-1])
+        with torch.no_grad(), threadpool_limits(threads or os.cpu_count()):
+            row = {path: round(_recur_once(layer, pre, path) / frames * 1000, 4)
+                   for path in ("reference", "fused", "cpu")}
+        row["cpu_over_reference"] = round(row["reference"] / row["cpu"], 1)
+        print(f"recurrence {name} threads={threads or os.cpu_count()}: ms/frame {row}",
+              flush=True)
+        out[name] = {"cell": cell, "hidden": size, "directions": dirs, "ms_per_frame": row}
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
@@ -119,6 +165,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=1.0, help="audio per timing (16 kHz)")
     p.add_argument("--naive-samples", type=int, default=256)
     p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--frames", type=int, default=200, help="frames per recurrence timing")
     p.add_argument("--write", action="store_true", help=f"write {RESULTS}")
     args = p.parse_args()
     res = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
@@ -129,6 +176,8 @@ def main() -> None:
     for threads in args.threads:
         res[f"cpu_threads{threads or os.cpu_count()}"] = measure(
             args.sizes, threads, args.seconds, args.naive_samples, args.batch)
+        res[f"recurrence_threads{threads or os.cpu_count()}"] = recurrence(threads,
+                                                                           args.frames)
     if args.write:
         save_results(res, RESULTS)
 

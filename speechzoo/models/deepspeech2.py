@@ -66,8 +66,9 @@ class _RecurrentLayer(nn.Module):
     """
 
     fused: bool = True
-    # the path of inference without gradients (``speechzoo.kernels``): the compiled CPU loop
-    # or the Triton kernel where they run, else the fused recurrence; a plain attribute too
+    # the path of inference without gradients (``speechzoo.kernels``; "reference": the fused
+    # recurrence, "auto": a kernel where it is faster, ``kernels.recurrent.replaces_fused``);
+    # a plain attribute too
     kernel: str = "auto"
 
     def __init__(self, input_size: int, hidden_size: int, cell: str, bidirectional: bool) -> None:
@@ -145,7 +146,7 @@ class _RecurrentLayer(nn.Module):
         # same; the simple RNN's state is pre + U h alone).
         if self.cell != "rnn":
             frames = frames.to(torch.promote_types(frames.dtype, x.dtype))
-        if torch.is_grad_enabled() or self.kernel == "reference":
+        if torch.is_grad_enabled() or not recurrent_kernels.replaces_fused(self, self.kernel):
             hs = fused_recurrence(frames, self.recurrent, self.bias, self.cell, CLIP)
         else:
             hs = recurrent_kernels.run(self, frames.float(), kernel=self.kernel, clip=CLIP)[0]
