@@ -84,3 +84,14 @@ def kernel_path(kernel: str, device: torch.device | str, what: str = "WaveNet ge
         return "cpu"
     log.warning("%s on the slow reference path: %s", what, reason)
     return "reference"
+
+
+def use(module: torch.nn.Module, kernel: str) -> int:
+    """Set ``kernel`` on every submodule that has a kernel switch (WaveNets, Deep Speech 2's
+    recurrent layers); returns how many. Raises ConfigError for an unknown name."""
+    if kernel not in KERNELS:
+        raise ConfigError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    found = [m for m in module.modules() if isinstance(getattr(type(m), "kernel", None), str)]
+    for m in found:
+        m.kernel = kernel
+    return len(found)

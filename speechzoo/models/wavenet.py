@@ -43,6 +43,8 @@ class AutoregressiveWaveNet(nn.Module):
         log_scale_min: lower bound of the mixture's log scales.
     """
 
+    kernel: str = "auto"  # generation's default path (speechzoo.kernels); a plain attribute
+
     def _build(self, cond_channels: int, layers: int, stacks: int, residual_channels: int,
                gate_channels: int, skip_channels: int, kernel_size: int, output: str,
                mixtures: int, bits: int, classes: int, log_scale_min: float) -> None:
@@ -96,13 +98,14 @@ class AutoregressiveWaveNet(nn.Module):
     @torch.no_grad()
     def generate_from(self, cond: torch.Tensor, generator: torch.Generator | None = None,
                       naive: bool = False, progress: bool = False,
-                      kernel: str = "auto") -> torch.Tensor:
+                      kernel: str | None = None) -> torch.Tensor:
         """Audio drawn sample by sample over conditioning ``cond`` (one vector per sample).
 
         Incremental (one step per layer per sample, batched over utterances) through the
         path ``kernel`` picks (``speechzoo.kernels``: ``"auto"``, ``"triton"``, ``"cpu"``,
-        ``"reference"``); ``naive`` instead recomputes the whole network over everything
-        generated so far at each step (the baseline they are timed against). The same
+        ``"reference"``; default the model's ``kernel`` attribute); ``naive`` instead
+        recomputes the whole network over everything generated so far at each step (the
+        baseline they are timed against). The same
         generator gives the same audio every way, to float rounding. ``progress`` shows a bar
         of samples.
 
@@ -114,7 +117,7 @@ class AutoregressiveWaveNet(nn.Module):
 
         batch, total = cond.shape[0], cond.shape[-1]
         u = self.uniforms(total, batch, generator)
-        path = "naive" if naive else kernel_path(kernel, cond.device)
+        path = "naive" if naive else kernel_path(kernel or self.kernel, cond.device)
         if path == "triton":
             from speechzoo.kernels.wavenet_triton import generate as triton_generate
 
@@ -184,7 +187,7 @@ class WaveNet(AutoregressiveWaveNet):
     @torch.no_grad()
     def generate(self, mel: torch.Tensor, generator: torch.Generator | None = None,
                  naive: bool = False, progress: bool = False,
-                 kernel: str = "auto") -> torch.Tensor:
+                 kernel: str | None = None) -> torch.Tensor:
         """Audio of mels (:meth:`AutoregressiveWaveNet.generate_from`).
 
         Shape: mel (B, n_mels, F) -> (B, F * hop_length).

@@ -48,8 +48,18 @@ def _device(device: str | torch.device | None) -> torch.device:
             from None
 
 
+def _networks(obj: Any, depth: int = 2) -> list[torch.nn.Module]:
+    """The networks a pipeline holds, and those of the pipelines it holds (Deep Voice's stages,
+    a synthesiser's vocoder)."""
+    if isinstance(obj, torch.nn.Module):
+        return [obj]
+    if depth == 0 or not hasattr(obj, "__dict__"):
+        return []
+    return [m for v in vars(obj).values() for m in _networks(v, depth - 1)]
+
+
 def load(name_or_path: str | os.PathLike = "ds2-en", device: str | torch.device | None = None,
-         sparse: bool = False, vocoder: str | None = None) -> Any:
+         sparse: bool = False, vocoder: str | None = None, kernel: str | None = None) -> Any:
     """A bundle name from :func:`available_models`, a bundle folder, or a checkpoint file ->
     the object its task calls for (``SpeechRecognizer`` for ``asr``, ``Synthesizer`` for
     ``tts``, ``NeuralVocoder`` for ``vocoder``, ``PianoTranscriber`` for ``piano``,
@@ -63,6 +73,9 @@ def load(name_or_path: str | os.PathLike = "ds2-en", device: str | torch.device 
             (``speechzoo.layers.sparse.sparsify``; meant for the CPU).
         vocoder: a synthesiser's vocoder (``"griffin-lim"`` or a vocoder bundle such as
             ``"parallel-wavenet-en"``; default: the bundle's choice).
+        kernel: the inference kernels of WaveNet generation and Deep Speech 2's recurrences
+            (``speechzoo.kernels``: ``"auto"``, the default, ``"triton"``, ``"cpu"``,
+            ``"reference"``); a model with neither ignores it.
     """
     bundle = read_bundle(name_or_path)
     target = PIPELINES.get(bundle.task)
@@ -79,7 +92,13 @@ def load(name_or_path: str | os.PathLike = "ds2-en", device: str | torch.device 
             what = "run sparse yet" if key == "sparse" else f"take a {key}"
             raise ConfigError(f"{key}={value!r}: {bundle.task!r} models cannot {what}; load "
                               f"{bundle.source} without it")
-    return pipeline.from_bundle(bundle, _device(device), **options)
+    loaded = pipeline.from_bundle(bundle, _device(device), **options)
+    if kernel is not None:
+        from speechzoo.kernels import use
+
+        for network in _networks(loaded):
+            use(network, kernel)
+    return loaded
 
 
 def export(checkpoint: str | os.PathLike | Sequence[str | os.PathLike], out: str | os.PathLike,

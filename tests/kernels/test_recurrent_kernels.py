@@ -85,3 +85,20 @@ def test_deep_speech_2_infers_the_same_through_the_kernel(cell):
     assert torch.equal(frames, ref_frames)
     for i, n in enumerate(frames.tolist()):
         assert (fast[i, :n] - ref[i, :n]).abs().max() < 1e-4
+
+
+def test_load_sets_the_kernel_of_every_network():
+    import numpy as np
+
+    import speechzoo
+
+    wav = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
+    ref = speechzoo.load("ds2-en", device="cpu", kernel="reference")
+    fast = speechzoo.load("ds2-en", device="cpu", kernel="cpu")
+    assert {layer.kernel for layer in fast.model.rnns} == {"cpu"}
+    assert fast.transcribe(wav, sample_rate=16000).text == \
+        ref.transcribe(wav, sample_rate=16000).text
+    tts = speechzoo.load("nat-en", device="cpu", vocoder="wavenet-en", kernel="reference")
+    assert tts.vocoder.model.kernel == "reference"
+    with pytest.raises(ConfigError, match="kernel must be one of"):
+        speechzoo.load("ds2-en", device="cpu", kernel="fastest")

@@ -86,7 +86,7 @@ class DeepVoiceSynthesis(AutoregressiveWaveNet):
     @torch.no_grad()
     def generate(self, cond: torch.Tensor, generator: torch.Generator | None = None,
                  naive: bool = False, progress: bool = False,
-                 kernel: str = "auto") -> torch.Tensor:
+                 kernel: str | None = None) -> torch.Tensor:
         """Audio drawn sample by sample (``AutoregressiveWaveNet.generate_from``).
 
         Shape: cond (B, cond_channels, F) from :meth:`condition` -> (B, F * hop_length).
