@@ -88,15 +88,16 @@ def test_deep_speech_2_infers_the_same_through_the_kernel(cell):
 
 
 def test_load_sets_the_kernel_of_every_network():
-    import numpy as np
+    from pathlib import Path
 
     import speechzoo
 
-    wav = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
+    clip = str(sorted((Path(ROOT) / "tests" / "data" / "heldout").glob("*.flac"))[0])
     ref = speechzoo.load("ds2-en", device="cpu", kernel="reference")
     fast = speechzoo.load("ds2-en", device="cpu", kernel="cpu")
     assert {layer.kernel for layer in fast.model.rnns} == {"cpu"}
-    assert fast.transcribe(wav, sample_rate=16000) == ref.transcribe(wav, sample_rate=16000)
+    said = ref.transcribe(clip)
+    assert said and fast.transcribe(clip) == said
     tts = speechzoo.load("nat-en", device="cpu", vocoder="wavenet-en", kernel="reference")
     assert tts.vocoder.model.kernel == "reference"
     with pytest.raises(ConfigError, match="kernel must be one of"):
