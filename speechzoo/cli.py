@@ -151,6 +151,9 @@ def _add_synthesize(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=0, help="the random draw (pre-net dropout, "
                    "samples) (default 0)")
     s.add_argument("--plot", help="also write the mel spectrogram and alignment as a PNG")
+    s.add_argument("--kernel", choices=("auto", "triton", "cpu", "reference"),
+                   help="inference kernels of WaveNet generation and DS2 recurrences "
+                   "(default auto: the fastest that runs here)")
     s.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available)")
 
 
@@ -158,7 +161,7 @@ def _synthesize(args: argparse.Namespace) -> None:
     from speechzoo.pipelines import load
 
     text = args.text if args.text is not None else sys.stdin.read()
-    tts = load(args.model, device=args.device, vocoder=args.vocoder)
+    tts = load(args.model, device=args.device, vocoder=args.vocoder, kernel=args.kernel)
     takes = inspect.signature(tts.synthesize).parameters
     options = {"progress": True} if "progress" in takes else {}
     if args.pitch is not None:
@@ -262,6 +265,9 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sparse", action="store_true",
                    help="run a pruned model's sparse matrices through sparse kernels (CPU; "
                    "faster only for large layers: benchmarks/results/sparsity.json)")
+    p.add_argument("--kernel", choices=("auto", "triton", "cpu", "reference"),
+                   help="inference kernels of WaveNet generation and DS2 recurrences "
+                   "(default auto: the fastest that runs here)")
 
 
 def _add_transcribe(sub: argparse._SubParsersAction) -> None:
@@ -410,7 +416,7 @@ def _lm(args: argparse.Namespace) -> None:
         return
     lm.read_arpa_header(args.lm)  # a bad LM fails before the model loads
     asr = load(args.model, device=getattr(args, "device", None),
-               sparse=getattr(args, "sparse", False))
+               sparse=getattr(args, "sparse", False), kernel=getattr(args, "kernel", None))
     folder = find_bundle(args.model).parent
     with tempfile.TemporaryDirectory() as tmp:
         lexicon = None if args.lexicon == "none" else args.lexicon if args.lexicon != "auto" \
@@ -438,7 +444,7 @@ def _lm(args: argparse.Namespace) -> None:
 def _transcribe(args: argparse.Namespace) -> int:
     from speechzoo.pipelines import load
 
-    asr = load(args.model, device=args.device, sparse=args.sparse)
+    asr = load(args.model, device=args.device, sparse=args.sparse, kernel=args.kernel)
     fmt = args.format if args.format != "auto" else "text" if len(args.files) == 1 else "tsv"
     failed = printed = 0
     for path, result in asr.transcribe_files(args.files, batch_size=args.batch_size,
@@ -481,7 +487,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from speechzoo.data.manifest import write_manifest
     from speechzoo.pipelines import load
 
-    asr = load(args.model, device=args.device, sparse=args.sparse)
+    asr = load(args.model, device=args.device, sparse=args.sparse, kernel=args.kernel)
     scores = asr.evaluate(args.manifest, args.batch_size, **_decoding(args))
     print(f"WER {scores['wer']:.4f}  CER {scores['cer']:.4f}  ({scores['utterances']} "
           f"utterances, {scores['hours']:.2f} h, {args.manifest}, model {args.model}, "
