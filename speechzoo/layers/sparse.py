@@ -100,12 +100,38 @@ class SparseMatrix(nn.Module):
         # copies and pickles leave the sparse tensor out: it has no storage to copy
         return {**super().__getstate__(), "_made": None}
 
+    # the product's path (``speechzoo.kernels``): "triton" the CSR kernel of
+    # ``kernels.sparse_triton`` (CUDA), "cpu" torch's sparse kernels (MKL's), "reference" the
+    # dense product of the same matrix; "auto" the first two where they run
+    kernel: str = "auto"
+
+    def _path(self) -> str:
+        from speechzoo.kernels import kernel_path
+
+        if self.kernel in ("reference", "cpu"):
+            return self.kernel
+        if self.kernel == "auto" and self.values.device.type != "cuda":
+            return "cpu"
+        unsupported = "the Triton kernel takes CSR, not BSR" if self.block else None
+        path = kernel_path(self.kernel, self.values.device, "sparse products", unsupported)
+        return "cpu" if path == "reference" and self.kernel == "auto" else path
+
     def mv(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
         """``bias + A x``: x (C,), bias (R,) or None -> (R,)."""
+        if self._path() != "cpu":
+            return self.linear(x[None], bias)[0]
         return self.matrix() @ x if bias is None else torch.addmv(bias, self.matrix(), x)
 
     def linear(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
         """``bias + x A^T``: x (N, C), bias (R,) or None -> (N, R)."""
+        path = self._path()
+        if path == "triton":
+            from speechzoo.kernels.sparse_triton import csr_linear
+
+            return csr_linear(self.crow, self.col, self.values, self.shape, x, bias)
+        if path == "reference":
+            y = x @ self.matrix().to_dense().t()
+            return y if bias is None else y + bias
         if x.shape[0] == 1:  # MKL's mat-vec, not its matrix product with one column
             return self.mv(x[0], bias)[None]
         a = self.matrix()
