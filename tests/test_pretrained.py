@@ -171,3 +171,20 @@ def test_segmentation_bundle_finds_nat_boundaries(nat_speech):
     starts = np.array([s.start for s in segments[1:]])
     truth = np.cumsum(nat_seconds)[:-2]  # where phonemes 2.. begin in nat-en's alignment
     assert np.median(np.abs(starts - truth)) < MEDIAN_BOUNDARY_MAX_S
+
+
+def test_deepvoice_bundle_speaks_through_its_stages():
+    import numpy as np
+
+    assert speechzoo.available_models()["deepvoice-en"] == "deepvoice"
+    dv = speechzoo.load("deepvoice-en", device="cpu")
+    text = "The flimbertots sang, then left."
+    audio, alignment = dv.synthesize(text, alignment=True)
+    frames = len(alignment.weights[0])
+    assert len(audio.waveform) == frames * 256 and frames > 50
+    assert np.isfinite(audio.waveform).all() and audio.waveform.std() > 1e-3
+    assert np.array_equal(audio.waveform, dv.synthesize(text).waveform)
+    # the G2P stage read the word CMUdict lacks; eSpeak alone reads it otherwise
+    from speechzoo.pipelines.tts import sentence_phonemes
+
+    assert dv.phonemes(text) != sentence_phonemes(text)
