@@ -67,8 +67,7 @@ class _RecurrentLayer(nn.Module):
 
     fused: bool = True
     # the path of inference without gradients (``speechzoo.kernels``; "reference": the fused
-    # recurrence, "auto": a kernel where it is faster, ``kernels.recurrent.replaces_fused``);
-    # a plain attribute too
+    # recurrence, "auto": the fastest kernel that runs here); a plain attribute too
     kernel: str = "auto"
 
     def __init__(self, input_size: int, hidden_size: int, cell: str, bidirectional: bool) -> None:
