@@ -12,14 +12,6 @@ from speechzoo.kernels import GRU, RNN, kernel_path
 CELLS = {"rnn": RNN, "gru": GRU}
 
 
-def replaces_fused(layer: nn.Module, kernel: str) -> bool:
-    """Whether no-gradient inference takes a kernel over the fused recurrence: any kernel but
-    ``"reference"``. On one idle thread the compiled CPU loop ran every measured size faster
-    than the fused recurrence (GRU 256: 0.021 against 0.048 ms a frame both ways; GRU 1280:
-    0.87 against 1.91; ``benchmarks/results/kernels.json``)."""
-    return kernel != "reference"
-
-
 @torch.no_grad()
 def run(layer: nn.Module, pre: Tensor, state: tuple[Tensor, Tensor] | None = None,
         kernel: str = "auto", clip: float = 20.0) -> tuple[Tensor, tuple[Tensor, Tensor]]:

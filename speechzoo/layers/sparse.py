@@ -108,13 +108,13 @@ class SparseMatrix(nn.Module):
     def _path(self) -> str:
         from speechzoo.kernels import kernel_path
 
-        if self.kernel in ("reference", "cpu"):
-            return self.kernel
-        if self.kernel == "auto" and self.values.device.type != "cuda":
+        if self.kernel == "reference":
+            return "reference"
+        if self.kernel == "cpu" or (self.kernel == "auto" and self.values.device.type != "cuda"):
             return "cpu"
         unsupported = "the Triton kernel takes CSR, not BSR" if self.block else None
         path = kernel_path(self.kernel, self.values.device, "sparse products", unsupported)
-        return "cpu" if path == "reference" and self.kernel == "auto" else path
+        return "triton" if path == "triton" else "cpu"  # auto's fallback: torch's kernels
 
     def mv(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
         """``bias + A x``: x (C,), bias (R,) or None -> (R,)."""

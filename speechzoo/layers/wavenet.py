@@ -267,14 +267,19 @@ class ConditionUpsampler(nn.Module):
         n_mels: mel bands in.
         channels: conditioning channels out.
         scales: upsampling factors whose product is the hop.
+        hop: the hop they must multiply to, if given (the model's ``hop_length``).
 
     Shape: mel (B, n_mels, F) -> (B, channels, F * prod(scales)).
     """
 
-    def __init__(self, n_mels: int, channels: int, scales: Sequence[int]) -> None:
+    def __init__(self, n_mels: int, channels: int, scales: Sequence[int],
+                 hop: int | None = None) -> None:
         super().__init__()
         if any(s < 2 or s % 2 for s in scales):
             raise ValueError(f"upsampling scales must be even and at least 2, got {scales}")
+        if hop is not None and math.prod(scales) != hop:
+            raise ValueError(f"upsample_scales {list(scales)} multiply to {math.prod(scales)}, "
+                             f"not hop_length {hop}")
         self.context = nn.Conv1d(n_mels, channels, 3, padding=1)
         self.ups = nn.ModuleList(nn.ConvTranspose1d(channels, channels, 2 * s, stride=s,
                                                     padding=s // 2) for s in scales)

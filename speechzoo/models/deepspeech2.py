@@ -67,7 +67,9 @@ class _RecurrentLayer(nn.Module):
 
     fused: bool = True
     # the path of inference without gradients (``speechzoo.kernels``; "reference": the fused
-    # recurrence, "auto": the fastest kernel that runs here); a plain attribute too
+    # recurrence, "auto": the fastest kernel that runs here, which on one idle CPU thread beat
+    # the fused recurrence at every size measured: benchmarks/results/kernels.json); a plain
+    # attribute too
     kernel: str = "auto"
 
     def __init__(self, input_size: int, hidden_size: int, cell: str, bidirectional: bool) -> None:
@@ -145,7 +147,7 @@ class _RecurrentLayer(nn.Module):
         # same; the simple RNN's state is pre + U h alone).
         if self.cell != "rnn":
             frames = frames.to(torch.promote_types(frames.dtype, x.dtype))
-        if torch.is_grad_enabled() or not recurrent_kernels.replaces_fused(self, self.kernel):
+        if torch.is_grad_enabled() or self.kernel == "reference":
             hs = fused_recurrence(frames, self.recurrent, self.bias, self.cell, CLIP)
         else:
             hs = recurrent_kernels.run(self, frames.float(), kernel=self.kernel, clip=CLIP)[0]

@@ -46,10 +46,7 @@ class ParallelWaveNet(nn.Module):
                  log_scale_min: float = -7.0) -> None:
         self.config = constructor_args(locals())
         super().__init__()
-        self.upsample = ConditionUpsampler(n_mels, cond_channels, upsample_scales)
-        if self.upsample.hop != hop_length:
-            raise ValueError(f"upsample_scales {list(upsample_scales)} multiply to "
-                             f"{self.upsample.hop}, not hop_length {hop_length}")
+        self.upsample = ConditionUpsampler(n_mels, cond_channels, upsample_scales, hop_length)
         self.n_mels, self.sample_rate, self.hop_length = n_mels, sample_rate, hop_length
         self.log_scale_min = log_scale_min
         self.flows = nn.ModuleList()

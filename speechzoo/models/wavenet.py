@@ -173,10 +173,7 @@ class WaveNet(AutoregressiveWaveNet):
                  log_scale_min: float = -9.0) -> None:
         self.config = constructor_args(locals())
         super().__init__()
-        self.upsample = ConditionUpsampler(n_mels, cond_channels, upsample_scales)
-        if self.upsample.hop != hop_length:
-            raise ValueError(f"upsample_scales {list(upsample_scales)} multiply to "
-                             f"{self.upsample.hop}, not hop_length {hop_length}")
+        self.upsample = ConditionUpsampler(n_mels, cond_channels, upsample_scales, hop_length)
         self.n_mels, self.sample_rate, self.hop_length = n_mels, sample_rate, hop_length
         self._build(cond_channels, layers, stacks, residual_channels, gate_channels,
                     skip_channels, kernel_size, output, mixtures, bits, classes, log_scale_min)
