@@ -9,7 +9,7 @@ Every layer masks what lies beyond a sequence's length, so padding never changes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -213,6 +213,10 @@ class _Lookahead(nn.Module):
         return self.conv(F.pad(h.transpose(1, 2), (0, self.context))).transpose(1, 2)
 
 
+# (spectrogram (B, F, T), frames (B,)) -> spectrogram (B, F, T)
+FeatureAugment = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
 class DeepSpeech2(nn.Module):
     """Deep Speech 2 acoustic model.
 
@@ -234,7 +238,8 @@ class DeepSpeech2(nn.Module):
             leaves the scaling to the first convolution's BatchNorm.
 
     Shape:
-        waveforms: (B, samples) at ``sample_rate``, lengths: (B,) samples.
+        waveforms: (B, samples) at ``sample_rate``, lengths: (B,) samples; ``augment``
+        as in :meth:`conv_features`.
         Returns log-probabilities (B, T', num_classes) and frame lengths (B,).
     """
 
@@ -278,10 +283,15 @@ class DeepSpeech2(nn.Module):
             n = conv.out_lengths(n)
         return n
 
-    def conv_features(self, waveforms: torch.Tensor, lengths: torch.Tensor):
+    def conv_features(self, waveforms: torch.Tensor, lengths: torch.Tensor,
+                      augment: FeatureAugment | None = None):
         """The convolutions' output, what the recurrent layers read (also Parallel
-        WaveNet's perceptual features). Shape: (B, samples), (B,) -> (B, T', C * F'), (B,)."""
+        WaveNet's perceptual features); ``augment(spectrogram, frames)`` alters the
+        spectrogram first (training augmentation such as SpecAugment).
+        Shape: (B, samples), (B,) -> (B, T', C * F'), (B,)."""
         x, n = self.features(waveforms, lengths)
+        if augment is not None:
+            x = augment(x, n)
         if not self.features.normalize:  # frames past a length are zero, as normalised ones
             x = x * length_mask(n, x.shape[-1]).unsqueeze(1).to(x.dtype)
         x = x.unsqueeze(1)  # (B, 1, F, T)
@@ -289,8 +299,9 @@ class DeepSpeech2(nn.Module):
             x, n = conv(x, n)
         return x.flatten(1, 2).transpose(1, 2), n
 
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor):
-        x, n = self.conv_features(waveforms, lengths)
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor,
+                augment: FeatureAugment | None = None):
+        x, n = self.conv_features(waveforms, lengths, augment)
         for rnn in self.rnns:
             x = rnn(x, n)
         if self.lookahead is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import random
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,14 +67,25 @@ class ManifestDataModule(L.LightningDataModule):
         sorted_epochs: SortaGrad: this many leading epochs run shortest first (0: none).
         max_duration: training utterances longer than this (seconds) are left out.
         num_workers: loader processes.
+        sources: a mixture of corpora instead of one: each a ``{name, weight}`` with
+            ``corpus`` (an embedded corpus, generated on first use, in ``root`` or the data
+            folder) or ``root`` (a prepared folder of ``train|dev|test.jsonl``). Each epoch
+            hears a source's training utterances ``weight`` times over (the fraction of a
+            weight is a fixed share of them, drawn from the source's name). Validation and
+            test run on every source's own dev and test split (those it has); the first
+            source's are logged as ``val/wer``, the others' as ``val/NAME/wer``.
     """
 
     def __init__(self, corpus: str | None = "synth-en", root: str | None = None,
                  train_manifest: str | None = None, val_manifest: str | None = None,
                  test_manifest: str | None = None, batch_size: int = 32, sorted_epochs: int = 1,
-                 max_duration: float | None = 16.0, num_workers: int = 1) -> None:
+                 max_duration: float | None = 16.0, num_workers: int = 1,
+                 sources: Sequence[dict[str, Any]] | None = None) -> None:
         super().__init__()
-        if corpus is None and train_manifest is None and test_manifest is None:
+        self.sources = [_check_source(s) for s in sources or ()]
+        if self.sources:
+            corpus = None
+        elif corpus is None and train_manifest is None and test_manifest is None:
             raise ConfigError("data: give `corpus` (e.g. synth-en) or the manifests "
                               "(`train_manifest`, `val_manifest`, `test_manifest`)")
         if batch_size < 1:
@@ -95,6 +107,14 @@ class ManifestDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         if self.corpus is not None:
             ensure_corpus(self.corpus, self.root)
+        for source in self.sources:
+            _source_folder(source)
+
+    @property
+    def eval_names(self) -> list[str]:
+        """The dev/test sets, in the order of the validation loaders (one without sources)."""
+        return [s["name"] for s in self.sources
+                if (_source_folder(s) / "dev.jsonl").is_file()] or ["dev"]
 
     def _manifest(self, split: str) -> Path:
         if self.manifests[split] is not None:
@@ -110,8 +130,11 @@ class ManifestDataModule(L.LightningDataModule):
             raise ConfigError("data: no task has bound a dataset to this data module; it serves "
                               "speechzoo's tasks (or call bind() yourself)")
         if split not in self.datasets:
-            path = self._manifest(split)
-            entries = read_manifest(path, self._required)
+            if self.sources:
+                path, entries = self._source_entries(split)
+            else:
+                path = self._manifest(split)
+                entries = read_manifest(path, self._required)
             if split == "train" and self.max_duration is not None:
                 entries = [e for e in entries if float(e["duration"]) <= self.max_duration]
                 if not entries:
@@ -119,6 +142,31 @@ class ManifestDataModule(L.LightningDataModule):
                                     f"{self.max_duration} s long; raise data.max_duration")
             self.datasets[split] = self._make(entries, str(path))
         return self.datasets[split]
+
+    def _source_entries(self, split: str) -> tuple[Path, list[dict[str, Any]]]:
+        """``split`` = "train": every source's training entries, weighted; "dev:NAME" or
+        "test:NAME": that source's own split."""
+        if split != "train":
+            split, name = split.split(":")
+            source = next(s for s in self.sources if s["name"] == name)
+            path = _source_folder(source) / f"{split}.jsonl"
+            return path, read_manifest(path, self._required)
+        mixed = []
+        for source in self.sources:
+            path = _source_folder(source) / "train.jsonl"
+            entries = read_manifest(path, self._required)
+            whole, fraction = divmod(float(source["weight"]), 1.0)
+            share = random.Random(source["name"]).sample(entries, round(fraction * len(entries)))
+            mixed += entries * int(whole) + share
+        if not mixed:
+            raise DataError("data.sources: every weight is 0, so there is nothing to train on")
+        return Path("+".join(s["name"] for s in self.sources)), mixed
+
+    def _eval_loaders(self, split: str) -> DataLoader | list[DataLoader]:
+        if not self.sources:
+            return self._loader(split)
+        return [self._loader(f"{split}:{s['name']}") for s in self.sources
+                if (_source_folder(s) / f"{split}.jsonl").is_file()]
 
     def _loader(self, split: str) -> _ResumableLoader:
         data = self.dataset(split)
@@ -138,11 +186,34 @@ class ManifestDataModule(L.LightningDataModule):
             loader.batch_sampler.set_epoch(self.trainer.fit_loop.epoch_progress.current.processed)
         return loader
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("dev")
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
+        return self._eval_loaders("dev")
 
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
+    def test_dataloader(self) -> DataLoader | list[DataLoader]:
+        return self._eval_loaders("test")
+
+
+def _check_source(source: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(source, dict) or "name" not in source or \
+            not ("corpus" in source or "root" in source):
+        raise ConfigError(f"data.sources: each source is {{name, weight}} with `corpus` (an "
+                          f"embedded corpus) or `root` (a prepared folder), or both (the "
+                          f"corpus generated there); got {source}")
+    weight = source.get("weight", 1.0)
+    if not isinstance(weight, (int, float)) or weight < 0:
+        raise ConfigError(f"data.sources: {source['name']}'s weight must be a number >= 0, "
+                          f"got {weight!r}")
+    return {**source, "weight": float(weight)}
+
+
+def _source_folder(source: dict[str, Any]) -> Path:
+    if "corpus" in source:
+        return ensure_corpus(source["corpus"], source.get("root"))
+    folder = Path(source["root"]).expanduser()
+    if not (folder / "train.jsonl").is_file():
+        raise DataError(f"data.sources: {source['name']}'s root {folder} has no train.jsonl; "
+                        "prepare it first (e.g. `speechzoo prepare an4 DIR --out FOLDER`)")
+    return folder
 
 
 def bind_dataset(trainer: Any, make_dataset: MakeDataset, required: Sequence[str]) -> None:

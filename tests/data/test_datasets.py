@@ -7,7 +7,7 @@ import torch
 
 from speechzoo.data.collate import collate
 from speechzoo.data.datasets import SpeechDataset
-from speechzoo.data.manifest import read_manifest
+from speechzoo.data.manifest import read_manifest, write_manifest
 from speechzoo.errors import ConfigError, DataError
 from speechzoo.models.deepspeech2 import DeepSpeech2
 from speechzoo.tasks.asr import ASRTask
@@ -76,3 +76,46 @@ def test_max_duration_leaves_long_utterances_out(tiny_corpus):
     with pytest.raises(DataError, match="max_duration"):
         dm.dataset("train")
     assert len(dm.dataset("test")) == 2  # evaluation keeps everything
+
+
+def _second_source(tiny_corpus, tmp_path):
+    """A prepared folder with train and dev only (punctuated, upper-case text as LJ Speech's)."""
+    folder = tmp_path / "other"
+    folder.mkdir()
+    for split in ("train", "dev"):
+        rows = read_manifest(tiny_corpus / f"{split}.jsonl")[:2]
+        write_manifest(folder / f"{split}.jsonl",
+                       [dict(r, text=r["text"].capitalize() + ", 42.") for r in rows])
+    return folder
+
+
+def test_sources_weight_training_and_keep_each_dev_split(tiny_corpus, tmp_path):
+    other = _second_source(tiny_corpus, tmp_path)
+    dm = ManifestDataModule(num_workers=0, batch_size=2, sources=[
+        {"name": "synth", "root": str(tiny_corpus), "weight": 0.5},
+        {"name": "other", "root": str(other), "weight": 3}])
+    task = _task(" abcdefghijklmnopqrstuvwxyz'")
+    dm.bind(task.dataset, SpeechDataset.required)
+    train = dm.dataset("train")
+    assert len(train) == 4 + 3 * 2  # half of 8, three times 2
+    texts = [CharTokenizer(task.tokenizer.alphabet).decode(x.tolist()) for x in train.labels]
+    assert sum(t.endswith("forty two") for t in texts) == 6  # normalised for English
+    assert dm.eval_names == ["synth", "other"]
+    assert [len(loader.dataset) for loader in dm.val_dataloader()] == [2, 2]
+    assert len(dm.test_dataloader()) == 1  # only synth has a test split
+    again = ManifestDataModule(num_workers=0, sources=dm.sources)
+    again.bind(task.dataset, SpeechDataset.required)
+    assert again.dataset("train").entries == train.entries
+
+
+@pytest.mark.parametrize("source", [{"name": "x"}, {"name": "x", "root": "/", "weight": -1},
+                                    {"root": "/"}])
+def test_bad_sources_are_config_errors(source):
+    with pytest.raises(ConfigError, match="data.sources"):
+        ManifestDataModule(sources=[source])
+
+
+def test_a_source_folder_without_manifests(tmp_path):
+    dm = ManifestDataModule(sources=[{"name": "x", "root": str(tmp_path)}])
+    with pytest.raises(DataError, match="has no train.jsonl; prepare it first"):
+        dm.prepare_data()

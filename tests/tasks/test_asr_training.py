@@ -205,3 +205,26 @@ def test_resume_warns_that_the_checkpoint_settings_win(trained, tiny_corpus, tmp
                        + ["--ckpt_path", str(run_dir / "ckpt" / "last.ckpt"),
                           "--model.init_args.lr", "0.123"])
     assert cli.model.hparams.lr != 0.123
+
+
+def test_a_mixture_with_augmentation_trains_and_logs_each_dev_set(tiny_corpus, tmp_path):
+    from tests.recipe_runs import metric_column
+
+    other = tmp_path / "other"
+    other.mkdir()
+    for split in ("train", "dev"):
+        (other / f"{split}.jsonl").write_text((tiny_corpus / f"{split}.jsonl").read_text()
+                                              .replace('"train/', f'"{tiny_corpus}/train/')
+                                              .replace('"dev/', f'"{tiny_corpus}/dev/'))
+    sources = (f'[{{name: synth, root: "{tiny_corpus}", weight: 1}}, '
+               f'{{name: other, root: "{other}", weight: 0.5}}]')
+    augment = ('{class_path: speechzoo.augment.SpeechAugment, init_args: {tempo: [0.9, 1.1], '
+               'reverb_p: 0.5, noise_p: 0.5, telephone_p: 0.5, vtlp: 0.1, freq_masks: 1, '
+               'time_masks: 1}}')
+    overrides = _overrides(tiny_corpus, tmp_path, 4)[2:] + [
+        "--data.init_args.sources", sources, "--model.init_args.augment", augment,
+        "--trainer.val_check_interval", "2"]
+    make_cli(RECIPES / "ds2_debug.yaml", overrides)
+    assert len(metric_column(tmp_path, "val/wer")) == 2
+    assert len(metric_column(tmp_path, "val/other/wer")) == 2
+    assert all(loss > 0 for loss in metric_column(tmp_path, "train/loss"))

@@ -57,6 +57,15 @@ CORPORA: dict[str, Corpus] = {c.name: c for c in (
            options=(Option("markov", int, 30000, "generated (Wikipedia-Markov) training "
                            "sentences added to the real ones; each is spoken once (default: "
                            "30000, about 33 hours; 130000: 138 hours)"),)),
+    Corpus("synth-voices-en", "synth-en's sentences spoken by the other installed engines "
+           "(RHVoice, SVOX Pico, festival diphones; MBROLA on request), generated, ~20 min",
+           "speechzoo.data.corpora.synth_voices_en:prepare",
+           options=(Option("per_voice", int, 600, "training utterances per voice (default: "
+                           "600)"),
+                    Option("engines", str, "default", "'default' (all but MBROLA, whose "
+                           "licence restricts commercial use), 'all', or names such as "
+                           "'rhvoice,pico'; engines not installed are skipped and recorded in "
+                           "corpus.json"))),
     Corpus("synth-zh", "Mandarin sentences spoken by eSpeak NG's cmn voice (generated, ~15 min)",
            "speechzoo.data.corpora.synth_zh:prepare",
            options=(Option("train_size", int, 40000, "training utterances, one sentence each "
@@ -94,6 +103,11 @@ CORPORA: dict[str, Corpus] = {c.name: c for c in (
     Corpus("ljspeech", "LJ Speech 1.1 (keithito.com/LJ-Speech-Dataset), one speaker, 22,050 Hz, "
            "from a local copy", "speechzoo.data.corpora.ljspeech:prepare",
            source="your LJSpeech-1.1 folder (metadata.csv and wavs/) or the folder holding it"),
+    Corpus("an4", "CMU AN4 (census speech, 74 speakers, 16 kHz) from a local copy; "
+           "8 training speakers held out as a real-speech dev split",
+           "speechzoo.data.corpora.an4:prepare",
+           source="your an4 folder (etc/ and wav/ as in an4_sphere.tar.gz) or the folder "
+           "holding it"),
     Corpus("aishell", "AISHELL-1 Mandarin (openslr.org/33) from a local copy",
            "speechzoo.data.corpora.aishell:prepare",
            source="the data_aishell folder of your AISHELL-1 copy (speaker archives unpacked)"),
