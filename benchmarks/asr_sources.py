@@ -6,6 +6,11 @@ Sets (each skipped, and said so, where its manifest is absent):
   an4 dev              CMU AN4: the 8 training speakers held out (recorded speech)
   ljspeech test        LJ Speech clips held out by id (recorded; a speaker heard in training)
   <engine> test        synth-voices-en's test sentences, per engine (RHVoice, Pico, festival)
+  flite <voice>        with ``--independent N``: the first N synth-en test sentences spoken
+                       by flite's voices (``apt install flite``), generated here, in a
+                       temporary folder. flite is reserved to measure the project
+                       independently: nothing in speechzoo trains or is tuned on it, and its
+                       audio never leaves this script.
 References are normalised as training normalises them (``english.normalize``).
 
   python benchmarks/asr_sources.py --models ds2-en runs/ds2-voices/model   # two models
@@ -18,11 +23,14 @@ import argparse
 import datetime
 import json
 import platform
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import soundfile as sf
 import torch
 
 import speechzoo
@@ -44,6 +52,8 @@ def parse_args() -> argparse.Namespace:
                    choices=["greedy", "beam"])
     p.add_argument("--beam-size", type=int, default=None,
                    help="beam width (default: the bundle's decoder.json)")
+    p.add_argument("--independent", type=int, default=0, metavar="N",
+                   help="also N sentences per flite voice (measurement only; default 0)")
     p.add_argument("--limit", type=int, default=None, help="utterances per set (smoke test)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=RESULTS)
@@ -69,6 +79,27 @@ def eval_sets(data: Path) -> dict[str, list[dict]]:
         print(f"skipped the engines: no {voices}", file=sys.stderr)
     return {name: [dict(e, text=normalize(e["text"])) for e in entries]
             for name, entries in sets.items()}
+
+
+FLITE_VOICES = ("kal16", "awb", "rms", "slt")
+
+
+def flite_sets(sentences: list[str], work: Path) -> dict[str, list[dict]]:
+    """The sentences spoken by each flite voice into ``work``: set name -> entries."""
+    if shutil.which("flite") is None:
+        print("skipped flite: not installed (apt install flite)", file=sys.stderr)
+        return {}
+    sets = {}
+    for voice in FLITE_VOICES:
+        entries = []
+        for i, text in enumerate(sentences):
+            path = work / f"flite-{voice}-{i:03d}.wav"
+            subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(path)], check=True,
+                           capture_output=True)
+            entries.append({"audio_filepath": str(path), "text": text,
+                            "duration": round(sf.info(str(path)).duration, 3)})
+        sets[f"flite {voice} (independent)"] = entries
+    return sets
 
 
 def measure(model, sets: dict[str, list[dict]], decoder: str, beam_size: int | None,
@@ -107,20 +138,25 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
     sets = eval_sets(args.data)
+    work = Path(tempfile.mkdtemp(prefix="asr-sources-"))
+    if args.independent:
+        sentences = [e["text"] for e in sets.get("synth-en test", [])][:args.independent]
+        sets.update(flite_sets(sentences, work))
     results = {"date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                "machine": {"cpu": platform.processor() or platform.machine(),
                            "threads": args.threads, "torch": torch.__version__},
                "command": " ".join(sys.argv), "decoders": args.decoders,
                "sets": {n: len(e[:args.limit]) for n, e in sets.items()}, "models": {}}
-    with tempfile.TemporaryDirectory() as work:
+    try:
         for name in args.models:
             model = speechzoo.load(name)
             results["models"][name] = {}
             for decoder in args.decoders:
                 print(f"{name}, {decoder}:", file=sys.stderr)
                 results["models"][name][decoder] = measure(model, sets, decoder,
-                                                           args.beam_size, args.limit,
-                                                           Path(work))
+                                                           args.beam_size, args.limit, work)
+    finally:
+        shutil.rmtree(work)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     print_table(results)

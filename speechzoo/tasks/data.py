@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import random
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -12,7 +13,7 @@ import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
 from speechzoo.data.collate import collate
-from speechzoo.data.corpora import ensure_corpus
+from speechzoo.data.corpora import data_root, ensure_corpus
 from speechzoo.data.manifest import read_manifest
 from speechzoo.data.samplers import SortaGradBatchSampler
 from speechzoo.errors import ConfigError, DataError
@@ -69,7 +70,8 @@ class ManifestDataModule(L.LightningDataModule):
         num_workers: loader processes.
         sources: a mixture of corpora instead of one: each a ``{name, weight}`` with
             ``corpus`` (an embedded corpus, generated on first use, in ``root`` or the data
-            folder) or ``root`` (a prepared folder of ``train|dev|test.jsonl``). Each epoch
+            folder) or ``root`` (a prepared folder of ``train|dev|test.jsonl``;
+            ``$SPEECHZOO_DATA/an4`` names one in the data folder). Each epoch
             hears a source's training utterances ``weight`` times over (the fraction of a
             weight is a fixed share of them, drawn from the source's name). Validation and
             test run on every source's own dev and test split (those it has); the first
@@ -209,7 +211,9 @@ def _check_source(source: dict[str, Any]) -> dict[str, Any]:
 def _source_folder(source: dict[str, Any]) -> Path:
     if "corpus" in source:
         return ensure_corpus(source["corpus"], source.get("root"))
-    folder = Path(source["root"]).expanduser()
+    # $SPEECHZOO_DATA in a root means the data folder even where the variable is unset
+    root = str(source["root"]).replace("$SPEECHZOO_DATA", str(data_root()))
+    folder = Path(os.path.expandvars(root)).expanduser()
     if not (folder / "train.jsonl").is_file():
         raise DataError(f"data.sources: {source['name']}'s root {folder} has no train.jsonl; "
                         "prepare it first (e.g. `speechzoo prepare an4 DIR --out FOLDER`)")

@@ -119,3 +119,13 @@ def test_a_source_folder_without_manifests(tmp_path):
     dm = ManifestDataModule(sources=[{"name": "x", "root": str(tmp_path)}])
     with pytest.raises(DataError, match="has no train.jsonl; prepare it first"):
         dm.prepare_data()
+
+
+def test_a_source_root_in_the_data_folder(tiny_corpus, monkeypatch):
+    monkeypatch.setenv("SPEECHZOO_DATA", str(tiny_corpus.parent))
+    dm = ManifestDataModule(sources=[{"name": "s", "root": f"$SPEECHZOO_DATA/{tiny_corpus.name}"}])
+    dm.prepare_data()  # found, so no error
+    monkeypatch.delenv("SPEECHZOO_DATA")
+    with pytest.raises(DataError, match=r"\.cache/speechzoo/synth-en has no train.jsonl"):
+        ManifestDataModule(sources=[{"name": "s", "root": "$SPEECHZOO_DATA/synth-en"}]
+                           ).prepare_data()
