@@ -32,7 +32,7 @@ def test_speed_perturb_reaches_the_model(monkeypatch):
     task = _task(speed_perturb=[1.25])
     seen = {}
 
-    def loss(batch):
+    def loss(batch, augment=None):
         seen.update(batch)
         return torch.tensor(0.0), None, None
 

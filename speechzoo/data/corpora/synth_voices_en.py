@@ -15,8 +15,10 @@ seeded by (seed, split, voice, index).
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import random
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -91,6 +93,22 @@ def _speak_batch(engine: str, batch: list[Utterance], seed: int) -> list[dict[st
     return [_finish(u, engine, seed) for u in batch]
 
 
+def _speak_batches(batches: list[tuple[str, str, list[Utterance]]], seed: int,
+                   workers: int | None) -> Iterator[list[dict[str, Any]]]:
+    """Each ``(split, engine, utterances)`` batch's manifest entries, in order."""
+    workers = workers or os.cpu_count() or 1
+    if workers == 1:  # in this process: no start-up, and a test's stand-in engine is seen
+        for _, engine, batch in batches:
+            yield _speak_batch(engine, batch, seed)
+        return
+    # Spawned, not forked: a fork of a process whose torch thread pool has run hangs at its
+    # first parallel op (the resampler in ``_finish``).
+    with ProcessPoolExecutor(workers, multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_speak_batch, engine, batch, seed) for _, engine, batch in batches]
+        for future in futures:
+            yield future.result()
+
+
 def prepare_synth_voices_en(out: str | os.PathLike, seed: int = 0, per_voice: int = 600,
                             engines: str = "default", markov: int = 30000,
                             heldout: int = 300, workers: int | None = None) -> Path:
@@ -122,12 +140,9 @@ def prepare_synth_voices_en(out: str | os.PathLike, seed: int = 0, per_voice: in
         batches = [(split, engine, utts[i:i + _BATCH]) for (split, engine), utts in jobs.items()
                    for i in range(0, len(utts), _BATCH)]
         entries: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
-        with ProcessPoolExecutor(workers or os.cpu_count() or 1) as pool, \
-                tqdm(total=sum(map(len, jobs.values())), desc="synth-voices-en", unit="utt") as bar:
-            futures = [(split, pool.submit(_speak_batch, engine, batch, seed))
-                       for split, engine, batch in batches]
-            for split, future in futures:
-                rows = future.result()
+        with tqdm(total=sum(map(len, jobs.values())), desc="synth-voices-en", unit="utt") as bar:
+            for (split, _, _), rows in zip(batches, _speak_batches(batches, seed, workers),
+                                          strict=True):
                 entries[split] += rows
                 bar.update(len(rows))
         for split in SPLITS:
