@@ -4,6 +4,7 @@ and with the bundle's language model (CTC beam search), in one table.
 Sets (each skipped, and said so, where its manifest is absent):
   synth-en test        300 real sentences in eSpeak NG voices (half of them unheard voices)
   an4 dev              CMU AN4: the 8 training speakers held out (recorded speech)
+  an4 dev, unseen ...  those of its utterances whose sentence no AN4 training transcript has
   ljspeech test        LJ Speech clips held out by id (recorded; a speaker heard in training)
   <engine> test        synth-voices-en's test sentences, per engine (RHVoice, Pico, festival)
   flite <voice>        with ``--independent N``: the first N synth-en test sentences spoken
@@ -71,6 +72,14 @@ def eval_sets(data: Path) -> dict[str, list[dict]]:
             sets[name] = read_manifest(path, ("audio_filepath", "duration", "text"))
         else:
             print(f"skipped {name}: no {path}", file=sys.stderr)
+    an4_train = data / "an4" / "train.jsonl"
+    if "an4 dev" in sets and an4_train.is_file():
+        # AN4's prompts repeat across speakers (yes, stop, zip codes), so an LM of the
+        # training transcripts holds a quarter of dev's sentences whole: this subset is
+        # what it can only have generalised to.
+        seen = {normalize(e["text"]) for e in read_manifest(an4_train, ("text",))}
+        sets["an4 dev, unseen sentences"] = [e for e in sets["an4 dev"]
+                                             if normalize(e["text"]) not in seen]
     voices = data / "synth-voices-en" / "test.jsonl"
     if voices.is_file():
         for entry in read_manifest(voices, ("audio_filepath", "duration", "text", "source")):

@@ -351,7 +351,7 @@ _LM_TUNE = "speechzoo lm tune --model ds2-en --lm lm.arpa.gz --manifest dev.json
 
 
 def _add_lm(sub: argparse._SubParsersAction) -> None:
-    from speechzoo.decoding.lm import TOOLS, UNITS
+    from speechzoo.decoding.lm import NORMALIZERS, TOOLS, UNITS
 
     g = sub.add_parser("lm", help="n-gram LMs for beam search: build, tune, attach",
                        description="Build an n-gram LM, tune its weights on a dev set, and give "
@@ -361,8 +361,8 @@ def _add_lm(sub: argparse._SubParsersAction) -> None:
     b = cmds.add_parser("build", help="text -> a Kneser-Ney ARPA LM",
                         description="Write a Kneser-Ney ARPA LM (kaldingram; KenLM's lmplz when "
                         "on PATH). Give normalised text in the model's alphabet.")
-    b.add_argument("text", help="a text file (one sentence a line) or a JSONL manifest (its "
-                   "text fields)")
+    b.add_argument("text", nargs="+", help="text files (one sentence a line) or JSONL "
+                   "manifests (their text fields), mixed into one")
     b.add_argument("out", help="the ARPA file (gzipped if it ends .gz)")
     b.add_argument("--order", type=int, default=3, help="n-gram order (default 3)")
     b.add_argument("--units", choices=UNITS, default="words", help="words (default), or chars "
@@ -372,6 +372,12 @@ def _add_lm(sub: argparse._SubParsersAction) -> None:
                    "(the last repeats); e.g. 0 1 drops singleton bigrams, trigrams, ...")
     b.add_argument("--tool", choices=TOOLS, default="auto", help="auto (default): lmplz when on "
                    "PATH, else kaldingram")
+    b.add_argument("--weights", type=int, nargs="+", metavar="W", help="how many times over "
+                   "each text counts (default 1 each), e.g. to weight a small in-domain text")
+    b.add_argument("--exclude", nargs="+", default=[], metavar="TEXT", help="dev and test "
+                   "manifests whose sentences are left out of the LM")
+    b.add_argument("--normalize", choices=NORMALIZERS, default="none", help="normalise the "
+                   "text as training normalises transcripts (default none: it already is)")
     lexicon = ("auto (default): the LM's words (none for a character LM); none: lexicon-free; "
                "or a lexicon file")
     t = cmds.add_parser("tune", help="grid-search the LM weight and word score on a dev set",
@@ -411,7 +417,8 @@ def _lm(args: argparse.Namespace) -> None:
     from speechzoo.pipelines import load
 
     if args.lm_command == "build":
-        print(lm.build_lm(args.text, args.out, args.order, args.prune, args.units, args.tool,
+        text = lm.mix_sentences(args.text, args.weights, args.exclude, args.normalize)
+        print(lm.build_lm(text, args.out, args.order, args.prune, args.units, args.tool,
                           progress=True))
         return
     lm.read_arpa_header(args.lm)  # a bad LM fails before the model loads

@@ -75,6 +75,43 @@ def read_sentences(text: str | os.PathLike | Iterable[str]) -> Iterator[str]:
             yield line
 
 
+NORMALIZERS = ("none", "english", "mandarin")
+
+
+def mix_sentences(texts: Sequence[str | os.PathLike], weights: Sequence[int] | None = None,
+                  exclude: Sequence[str | os.PathLike] = (), normalize: str = "none",
+                  ) -> list[str]:
+    """One LM text from several: each text's sentences ``weights[i]`` times over (counts
+    scale, so a small in-domain text is not drowned by a large one), normalised, and with
+    every sentence of the ``exclude`` texts (dev and test splits) removed.
+
+    Args:
+        texts: text files or JSONL manifests (:func:`read_sentences`).
+        weights: a repeat count per text (default 1 each).
+        exclude: texts whose sentences must not be in the LM (compared after normalising).
+        normalize: ``"english"`` or ``"mandarin"`` (``speechzoo.text``'s normalisers, as
+            training applies them to transcripts), or ``"none"``: the text is already so.
+    """
+    weights = list(weights) if weights is not None else [1] * len(texts)
+    if len(weights) != len(texts) or any(w < 1 for w in weights):
+        raise ConfigError(f"{len(texts)} LM texts take as many weights, each a whole number "
+                          f"of at least 1; got {weights}")
+    if normalize not in NORMALIZERS:
+        raise ConfigError(f"normalize {normalize!r}: choose from {NORMALIZERS}")
+    if normalize == "none":
+        norm = str.strip
+    else:
+        import importlib
+
+        norm = importlib.import_module(f"speechzoo.text.{normalize}").normalize
+    held = {norm(s) for t in exclude for s in read_sentences(t)}
+    mixed = []
+    for text, weight in zip(texts, weights, strict=True):
+        kept = [s for s in map(norm, read_sentences(text)) if s and s not in held]
+        mixed.extend(kept * weight)
+    return mixed
+
+
 def _units(sentences: Iterable[str], units: str) -> Iterator[str]:
     # A character LM's words are the characters: spaces are dropped, so a Mandarin sentence
     # with or without word spaces gives the same n-grams.

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from speechzoo.decoding.lm import build_lm, lexicon_for, read_arpa_header, write_lexicon
+from speechzoo.decoding.lm import (
+    build_lm,
+    lexicon_for,
+    mix_sentences,
+    read_arpa_header,
+    write_lexicon,
+)
 from speechzoo.errors import CheckpointError, ConfigError, DataError, TextError
 from speechzoo.text.english import CHARACTERS
 from speechzoo.text.tokenizers import CharTokenizer
@@ -76,6 +82,23 @@ def test_text_file_manifest_and_gzip_give_the_same_lm(tmp_path):
     manifest = build_lm(tmp_path / "m.jsonl", tmp_path / "b.arpa.gz")
     assert gzip.open(manifest, "rt").read() == plain.read_text() == \
         build_lm(TEXT, tmp_path / "c.arpa").read_text()
+
+
+def test_mixed_text_weights_sources_normalises_and_drops_held_out_sentences(tmp_path):
+    (tmp_path / "big.txt").write_text("The cat sat.\nA dog ran 2 miles\n")
+    with (tmp_path / "small.jsonl").open("w") as f:
+        f.write(json.dumps({"text": "c a t five"}) + "\n")
+    (tmp_path / "dev.txt").write_text("a dog ran two miles\n")
+    mixed = mix_sentences([tmp_path / "big.txt", tmp_path / "small.jsonl"], [1, 3],
+                          exclude=[tmp_path / "dev.txt"], normalize="english")
+    assert mixed == ["the cat sat"] + ["c a t five"] * 3
+    counts, _ = read_arpa_header(build_lm(mixed, tmp_path / "lm.arpa", order=1))
+    assert counts[1] == len({"<s>", "</s>", "<unk>", "the", "cat", "sat", "c", "a", "t",
+                             "five"})
+    with pytest.raises(ConfigError, match="2 LM texts take as many weights"):
+        mix_sentences([tmp_path / "big.txt", tmp_path / "small.jsonl"], [1])
+    with pytest.raises(ConfigError, match="normalize"):
+        mix_sentences([tmp_path / "big.txt"], normalize="french")
 
 
 def test_pruning_drops_rare_ngrams_and_keeps_back_off_mass(tmp_path):
