@@ -74,9 +74,9 @@ def eval_sets(data: Path) -> dict[str, list[dict]]:
             print(f"skipped {name}: no {path}", file=sys.stderr)
     an4_train = data / "an4" / "train.jsonl"
     if "an4 dev" in sets and an4_train.is_file():
-        # AN4's prompts repeat across speakers (yes, stop, zip codes), so an LM of the
-        # training transcripts holds a quarter of dev's sentences whole: this subset is
-        # what it can only have generalised to.
+        # AN4's prompts repeat across speakers (yes, stop, zip codes), so training heard a
+        # quarter of dev's sentences from other speakers: this subset is what the model
+        # can only have generalised to.
         seen = {normalize(e["text"]) for e in read_manifest(an4_train, ("text",))}
         sets["an4 dev, unseen sentences"] = [e for e in sets["an4 dev"]
                                              if normalize(e["text"]) not in seen]

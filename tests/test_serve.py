@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 pytest.importorskip("litserve", reason="the server needs `pip install speechzoo[serve]`")
 
 import speechzoo  # noqa: E402
 from speechzoo.serve import Client, ServerError  # noqa: E402
 from speechzoo.text.espeak import synthesize  # noqa: E402
+from tests.recipe_runs import torch_threads  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SENTENCES = ["the quick brown fox jumps over the lazy dog", "she sells sea shells",
@@ -96,12 +96,8 @@ def test_synthesize_round_trip_equals_the_api(server):
     audio = Client(url).synthesize("Hello world.", pace=1.2, seed=3)
     # The server's workers run one torch thread each; Griffin-Lim's iterations turn the
     # summation order of another thread count into differences of about 0.01, so match it.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         direct = speechzoo.load("nat-en", device="cpu").synthesize("Hello world.", 1.2, seed=3)
-    finally:
-        torch.set_num_threads(threads)
     assert audio.sample_rate == direct.sample_rate
     assert audio.waveform.shape == direct.waveform.shape
     # 16-bit PCM on the wire.
