@@ -14,13 +14,12 @@ first frame (updated to the state after the last), out (D, T, B, H).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from speechzoo.kernels import RNN
-from speechzoo.kernels.cpu import ONE, ZERO, axpy, sigmoid, tanh
+from speechzoo.kernels.cpu import ONE, ZERO, axpy, compiled, sigmoid, tanh
 
 
-@njit(cache=True, fastmath=True)
+@compiled
 def recur(pre, recurrent, bias, h, out, cell, clip):
     dirs, frames, batch, gates = pre.shape
     size = recurrent.shape[1]

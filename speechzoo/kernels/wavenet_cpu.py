@@ -19,13 +19,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from speechzoo.kernels import MULAW
-from speechzoo.kernels.cpu import HALF_ROOT, ONE, axpy, relu, tanh
+from speechzoo.kernels.cpu import HALF_ROOT, ONE, axpy, compiled, relu, tanh
 
 
-@njit(cache=True, fastmath=True)
+@compiled
 def _layer_input(queue, span, dilation, slot, taps, h, a):
     """``a += sum_j queue[tap j] @ taps[j] + h @ taps[-1]`` for one layer, every row."""
     k_taps = taps.shape[0]
@@ -48,7 +47,7 @@ def noise(u: np.ndarray, kind: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True, fastmath=True)
+@compiled
 def _sample(params, noise, kind, levels, log_scale_min):
     """StackState's sampling from :func:`noise`: Gumbel-max over the logits (a mu-law level,
     or a logistic component, then its location plus scale times the logistic draw, clipped)."""
@@ -65,7 +64,7 @@ def _sample(params, noise, kind, levels, log_scale_min):
     return min(1.0, max(-1.0, x))
 
 
-@njit(cache=True, fastmath=True)
+@compiled
 def generate_chunk(t0, prev, cond, noise, out, taps, spans, dilations, res_w, res_b, skip_w,
                    skip_b, in_w, in_b, head1_w, head1_b, head2_w, head2_b, queues, kind,
                    levels, log_scale_min):

@@ -129,7 +129,9 @@ _CHUNK = 4096  # steps of conditioning StackState computes at a time
 
 
 def _numpy(x: torch.Tensor) -> np.ndarray:
-    return x.detach().float().cpu().numpy()
+    # row-major whatever the tensor's strides (a transposed weight stays transposed through
+    # torch's elementwise ops): the compiled kernel's products vectorise along rows only
+    return np.ascontiguousarray(x.detach().float().cpu().numpy())
 
 
 class StackState:
