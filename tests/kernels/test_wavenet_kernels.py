@@ -55,6 +55,13 @@ def test_cpu_kernel_carries_its_state_across_conditioning_chunks(monkeypatch):
     assert torch.equal(naive, ref)
 
 
+def test_cpu_kernel_gets_row_major_weights():
+    # a transposed view reached the compiled products once and made them stride across memory
+    # (3x slower); every array the kernel takes must be C-contiguous
+    state = _odd_model("mol", 3).stack.state(1, torch.randn(1, 5, 20))
+    assert all(a.flags["C_CONTIGUOUS"] for a in state.packed())
+
+
 _TRITON_CHECK = """
 import torch
 from tests.kernels.test_wavenet_kernels import TOLERANCE, _odd_model
